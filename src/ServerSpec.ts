@@ -1,0 +1,212 @@
+/**
+ * How to reach one MCP server, in the `mcp.json` style, discriminated by `type`:
+ * `stdio` (a child process), `http` (Streamable HTTP), `sse` (the older HTTP+SSE
+ * transport) or `websocket`. Header and env values are `Redacted`: they often hold
+ * secrets and must never reach a log.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Either, Redacted, Schema } from "effect"
+import type { InvalidConfig } from "./Errors.js"
+import { decodeOrInvalid } from "./internal/schemaIssues.js"
+
+/**
+ * A secret string: accepts a plain string (from JSON) or an already `Redacted` one.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Secret: Schema.Schema<Redacted.Redacted<string>, string | Redacted.Redacted<string>> = Schema.Union(
+  Schema.Redacted(Schema.String),
+  Schema.RedactedFromSelf(Schema.String)
+)
+
+const urlWithProtocols = (protocols: ReadonlyArray<string>, what: string) =>
+  Schema.String.pipe(
+    Schema.filter(
+      (s) => {
+        let url: URL
+        try {
+          url = new URL(s)
+        } catch {
+          return `malformed URL ${JSON.stringify(s)}: expected an absolute ${what} URL such as ${protocols[0]}//127.0.0.1:8000/mcp`
+        }
+        return protocols.includes(url.protocol)
+          ? undefined
+          : `URL ${JSON.stringify(s)} has protocol ${url.protocol}; a ${what} URL needs ${protocols.join(" or ")}`
+      },
+      { identifier: "Url" }
+    )
+  )
+
+const NonEmpty = (what: string) =>
+  Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || `${what} must not be empty`))
+
+/**
+ * A server run as a child process speaking MCP over its stdin/stdout.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Stdio = Schema.Struct({
+  type: Schema.Literal("stdio"),
+  command: NonEmpty("command"),
+  args: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  env: Schema.optional(Schema.Record({ key: Schema.String, value: Secret })),
+  cwd: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Stdio = typeof Stdio.Type
+
+const HttpFields = {
+  headers: Schema.optional(Schema.Record({ key: Schema.String, value: Secret }))
+}
+
+/**
+ * A server reached over Streamable HTTP (`POST`/`GET` on one endpoint).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Http = Schema.Struct({
+  type: Schema.Literal("http"),
+  url: urlWithProtocols(["http:", "https:"], "http"),
+  ...HttpFields
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Http = typeof Http.Type
+
+/**
+ * A server reached over the (deprecated but common) HTTP+SSE transport.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Sse = Schema.Struct({
+  type: Schema.Literal("sse"),
+  url: urlWithProtocols(["http:", "https:"], "sse"),
+  ...HttpFields
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Sse = typeof Sse.Type
+
+/**
+ * A server reached over WebSocket (subprotocol `mcp`, one JSON-RPC message per text frame).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const WebSocket = Schema.Struct({
+  type: Schema.Literal("websocket"),
+  url: urlWithProtocols(["ws:", "wss:"], "websocket"),
+  ...HttpFields
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type WebSocket = typeof WebSocket.Type
+
+/**
+ * The spec of one server.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ServerSpec = Schema.Union(Stdio, Http, Sse, WebSocket)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ServerSpec = typeof ServerSpec.Type
+
+/**
+ * The JSON form of a spec (`type` plus the transport's fields).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Encoded = typeof ServerSpec.Encoded
+
+const knownTypes = ["stdio", "http", "sse", "websocket"] as const
+const byType = { stdio: Stdio, http: Http, sse: Sse, websocket: WebSocket } as const
+
+/**
+ * Decodes a spec, failing with an `InvalidConfig` that names each wrong field
+ * (an unknown `type`, a missing `command`, a malformed `url`, …).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeEither = (
+  input: unknown,
+  options?: { readonly path?: string; readonly server?: string | undefined }
+): Either.Either<ServerSpec, InvalidConfig> => {
+  const path = options?.path ?? "server"
+  const type = typeof input === "object" && input !== null && "type" in input ? input.type : undefined
+  const known = knownTypes.find((t) => t === type)
+  if (known === undefined) {
+    return decodeOrInvalid(
+      Schema.Struct({
+        type: Schema.Literal(...knownTypes).annotations({
+          message: () =>
+            `unknown transport type ${JSON.stringify(type)}; expected one of ${knownTypes.join(", ")}`
+        })
+      }),
+      typeof input === "object" && input !== null ? input : { type: undefined },
+      { what: "server spec", path, server: options?.server }
+    ) as Either.Either<never, InvalidConfig>
+  }
+  const schema: Schema.Schema<ServerSpec, Encoded> = byType[known] as unknown as Schema.Schema<ServerSpec, Encoded>
+  return decodeOrInvalid(schema, input, { what: "server spec", path, server: options?.server })
+}
+
+/**
+ * Effect version of {@link decodeEither}.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = (
+  input: unknown,
+  options?: { readonly path?: string; readonly server?: string | undefined }
+): Effect.Effect<ServerSpec, InvalidConfig> => decodeEither(input, options)
+
+/**
+ * A short, secret-free description for logs and status (`stdio: node server.js`, `http: http://…`).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const describe = (spec: ServerSpec): string => {
+  switch (spec.type) {
+    case "stdio":
+      return `stdio: ${[spec.command, ...spec.args].join(" ")}`
+    default: {
+      // Credentials in a URL's userinfo are secrets too.
+      const url = new URL(spec.url)
+      if (url.password !== "") url.password = "***"
+      return `${spec.type}: ${url.toString()}`
+    }
+  }
+}
+
+/** Plain headers or env values, revealed for the transport that needs them. @internal */
+export const reveal = (
+  record: { readonly [k: string]: Redacted.Redacted<string> } | undefined
+): Record<string, string> =>
+  Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, Redacted.value(v)]))

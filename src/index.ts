@@ -1,0 +1,23 @@
+/**
+ * Tether: resilient MCP connections for Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as ConnectionState from "./ConnectionState.js"
+
+/** @since 0.1.0 */
+export * as Errors from "./Errors.js"
+
+/** @since 0.1.0 */
+export * as McpConnection from "./McpConnection.js"
+
+/** @since 0.1.0 */
+export * as Resilience from "./Resilience.js"
+
+/** @since 0.1.0 */
+export * as ServerSpec from "./ServerSpec.js"
+
+/** @since 0.1.0 */
+export * as WebSocketTransport from "./WebSocketTransport.js"

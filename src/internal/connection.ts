@@ -1,0 +1,520 @@
+/**
+ * The machinery of `McpConnection`: the supervisor fiber (connect, wait for loss,
+ * reconnect under the policy's schedule), the heartbeat fiber, and the call path
+ * (wait for Ready within the deadline, phase-aware retries, `OutcomeUnknown`).
+ *
+ * @internal
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import type {
+  CallToolResult,
+  LoggingLevel,
+  Prompt,
+  Resource,
+  ResourceTemplate,
+  ServerNotification,
+  Tool
+} from "@modelcontextprotocol/sdk/types.js"
+import {
+  Cause,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  FiberSet,
+  Option,
+  PubSub,
+  Queue,
+  Ref,
+  Schedule,
+  ScheduleDecision,
+  ScheduleIntervals,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import { ConnectionState, type ServerInfo } from "../ConnectionState.js"
+import * as Errors from "../Errors.js"
+import type { CallOptions, McpConnection, Stats, TypeId as McpConnectionTypeId } from "../McpConnection.js"
+import * as Resilience from "../Resilience.js"
+import * as ServerSpec from "../ServerSpec.js"
+import { makeFlight } from "./link.js"
+import * as Session from "./session.js"
+
+/** @internal */
+export const TypeId: McpConnectionTypeId = Symbol.for("tether/McpConnection") as McpConnectionTypeId
+
+/** Protocol methods that only read: always safe to send again. */
+const safeMethods: ReadonlySet<string> = new Set([
+  "ping",
+  "tools/list",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+  "prompts/list",
+  "prompts/get",
+  "completion/complete",
+  "logging/setLevel",
+  "resources/subscribe",
+  "resources/unsubscribe"
+])
+
+/** Errors that no amount of reconnecting fixes: go to Failed at once. */
+const permanentTags: ReadonlySet<string> = new Set(["SpawnFailed", "Unauthorized", "InvalidConfig", "InvalidResponse", "ProtocolError"])
+
+interface Descriptor {
+  readonly method: string
+  readonly tool?: string | undefined
+  readonly safe: boolean
+}
+
+type Run<A> = (client: Client, options: RequestOptions) => Promise<A>
+
+const toMillis = (input: Duration.DurationInput | undefined, fallback: number): number =>
+  input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
+
+/** @internal */
+export const make = (options: McpConnection.Options) =>
+  Effect.gen(function* () {
+    const name = options.name
+    const spec = yield* ServerSpec.decode(options.server, { server: name, path: `${name}` })
+    const policy = yield* Resilience.merge(options.resilience).pipe(
+      Either.mapLeft((e) => new Errors.InvalidConfig({ ...e, server: name, message: `${name}: ${e.message}` }))
+    )
+    const trustAnnotations = options.trustAnnotations ?? true
+    const overrides = options.tools ?? {}
+
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
+    const scope = yield* Effect.scope
+    const runFork = yield* FiberSet.makeRuntime<never>()
+
+    const state = yield* SubscriptionRef.make<ConnectionState>(ConnectionState.Connecting({ attempt: 1 }))
+    const tools = yield* SubscriptionRef.make<ReadonlyArray<Tool>>([])
+    const notifications = yield* PubSub.sliding<ServerNotification>(1_024)
+    const current = yield* Ref.make<Option.Option<Session.Session>>(Option.none())
+    const kick = yield* Queue.sliding<"demand" | "manual">(1)
+    const counters = {
+      connectAttempts: 0,
+      reconnects: 0,
+      errors: 0,
+      lastError: undefined as Errors.TetherError | undefined,
+      lastErrorAt: undefined as number | undefined,
+      pending: 0,
+      waiting: 0
+    }
+    const subscriptions = new Set<string>()
+    let logLevel: LoggingLevel | undefined
+
+    const noteError = (error: Errors.TetherError) => {
+      counters.lastError = error
+      counters.lastErrorAt = now()
+    }
+
+    const sessionContext: Session.SessionContext = {
+      name,
+      spec,
+      policy,
+      parentScope: scope,
+      now,
+      runFork: (effect) => runFork(effect),
+      onTools: (list) => SubscriptionRef.set(tools, list),
+      onNotification: (n) => PubSub.publish(notifications, n),
+      subscriptions,
+      logLevel: () => logLevel
+    }
+
+    // -----------------------------------------------------------------------
+    // Heartbeat: ping when idle; `misses` unanswered pings in a row kill the link.
+    // -----------------------------------------------------------------------
+    const heartbeat = (session: Session.Session) =>
+      Effect.gen(function* () {
+        const { interval, misses, timeout } = policy.heartbeat
+        let missed = 0
+        while (!Session.isLost(session)) {
+          const idle = now() - session.link.lastActivity
+          if (missed === 0 && idle < interval) {
+            yield* Effect.sleep(Duration.millis(interval - idle))
+            continue
+          }
+          const exit = yield* Effect.exit(
+            Effect.tryPromise({
+              try: (signal) => session.client.ping({ signal, timeout: timeout + 1_000 }),
+              catch: (e) => Errors.classify(e, { server: name })
+            }).pipe(
+              Effect.timeoutFail({
+                duration: Duration.millis(timeout),
+                onTimeout: () => new Errors.RequestTimeout({ server: name, message: "ping timed out", timeoutMs: timeout })
+              })
+            )
+          )
+          if (Exit.isSuccess(exit)) {
+            missed = 0
+            continue
+          }
+          const error = Cause.failureOption(exit.cause)
+          if (Option.isSome(error) && Errors.isLinkFailure(error.value)) {
+            Session.markLost(session, error.value)
+            return
+          }
+          missed += 1
+          yield* Effect.logDebug(`heartbeat missed ${missed}/${misses}`)
+          if (missed >= misses) {
+            Session.markLost(
+              session,
+              new Errors.HeartbeatMissed({
+                server: name,
+                misses: missed,
+                message: `${missed} heartbeat ping(s) unanswered within ${timeout} ms: the link is dead`
+              })
+            )
+            return
+          }
+        }
+      })
+
+    // -----------------------------------------------------------------------
+    // Supervisor: the only fiber that opens and closes sessions.
+    // -----------------------------------------------------------------------
+    const schedule = Resilience.reconnectSchedule(policy.reconnect)
+    const setState = (s: ConnectionState) => SubscriptionRef.set(state, s)
+
+    const supervisor = Effect.gen(function* () {
+      let scheduleState: unknown = schedule.initial
+      let attempt = 0
+      let generation = 0
+      let lastError: Errors.TetherError | undefined
+      for (;;) {
+        attempt += 1
+        if (lastError === undefined) yield* setState(ConnectionState.Connecting({ attempt }))
+        counters.connectAttempts += 1
+        const opened = yield* Effect.exit(Session.open(sessionContext, generation + 1))
+        let failure: Errors.TetherError
+        let manual = false
+        if (Exit.isSuccess(opened)) {
+          const session = opened.value
+          generation += 1
+          if (generation > 1) counters.reconnects += 1
+          attempt = 0
+          yield* Ref.set(current, Option.some(session))
+          if (policy.heartbeat.enabled) yield* Effect.forkIn(heartbeat(session), session.scope)
+          yield* setState(ConnectionState.Ready({ server: session.info, since: now(), generation }))
+          yield* Effect.logDebug("connection ready").pipe(Effect.annotateLogs({ server: name, generation }))
+          const reason = yield* Effect.raceFirst(
+            Session.awaitLost(session),
+            Queue.take(kick).pipe(
+              Effect.filterOrElse(
+                (k) => k === "manual",
+                () => Effect.never
+              ),
+              Effect.as(new Errors.ConnectionLost({ server: name, message: "reconnect requested", reason: "Closed" }))
+            )
+          )
+          manual = !Session.isLost(session)
+          Session.markLost(session, reason)
+          yield* Ref.set(current, Option.none())
+          // A dead or hung link is killed at once; a manual reconnect closes politely.
+          if (!manual) yield* Effect.promise(() => session.link.kill())
+          yield* Session.close(session)
+          failure = reason
+        } else {
+          failure = Cause.failureOption(opened.cause).pipe(
+            Option.getOrElse(() => new Errors.ConnectionLost({ server: name, message: Cause.pretty(opened.cause), reason: "Closed" }))
+          )
+        }
+        lastError = failure
+        noteError(failure)
+        yield* Effect.logDebug(`link down: ${failure._tag}: ${failure.message}`).pipe(Effect.annotateLogs("server", name))
+        if (manual) scheduleState = schedule.initial
+        let giveUp = permanentTags.has(failure._tag)
+        if (!giveUp) {
+          const [nextState, , decision] = yield* schedule.step(now(), failure, scheduleState)
+          scheduleState = nextState
+          if (ScheduleDecision.isContinue(decision)) {
+            const wait = Math.max(0, ScheduleIntervals.start(decision.intervals) - now())
+            yield* setState(ConnectionState.Reconnecting({ attempt: attempt + 1, lastError: failure, nextRetryAt: now() + wait }))
+            yield* Effect.raceFirst(Effect.sleep(Duration.millis(wait)), Queue.take(kick))
+            continue
+          }
+          giveUp = true
+        }
+        const since = now()
+        yield* setState(ConnectionState.Failed({ lastError: failure, since, retryAt: since + policy.breaker.cooldown }))
+        yield* Queue.take(kick)
+        scheduleState = schedule.initial
+        attempt = 0
+        lastError = undefined
+      }
+    })
+
+    yield* Effect.addFinalizer(() => setState(ConnectionState.Closed()))
+    yield* Effect.forkScoped(supervisor)
+
+    // -----------------------------------------------------------------------
+    // Calls
+    // -----------------------------------------------------------------------
+    const closedError = () => new Errors.ConnectionLost({ server: name, message: "connection closed", reason: "Closed" })
+
+    /** Decides, for one state, whether a call can go now, must wait, or fails fast. */
+    const admit = (s: ConnectionState): Effect.Effect<Option.Option<Session.Session>, Errors.TetherError> => {
+      switch (s._tag) {
+        case "Ready":
+          return Ref.get(current).pipe(Effect.map(Option.filter((session) => !Session.isLost(session))))
+        case "Connecting":
+        case "Reconnecting":
+          return Effect.succeed(Option.none())
+        case "Closed":
+          return Effect.fail(closedError())
+        case "Failed": {
+          if (now() < s.retryAt) {
+            return Effect.fail(
+              Errors.isRecoverable(s.lastError)
+                ? new Errors.ServerUnavailable({
+                    server: name,
+                    retryAt: s.retryAt,
+                    lastError: `${s.lastError._tag}: ${s.lastError.message}`,
+                    message: `${name} is unavailable (${s.lastError._tag}: ${s.lastError.message}); next try after ${new Date(s.retryAt).toISOString()}`
+                  })
+                : s.lastError
+            )
+          }
+          // Cooldown over: this call is the probe that starts connecting again.
+          return Queue.offer(kick, "demand").pipe(Effect.as(Option.none()))
+        }
+      }
+    }
+
+    const awaitSession: Effect.Effect<Session.Session, Errors.TetherError> = Effect.gen(function* () {
+      const first = yield* admit(yield* SubscriptionRef.get(state))
+      if (Option.isSome(first)) return first.value
+      if (counters.waiting >= policy.call.maxQueued) {
+        return yield* new Errors.Overloaded({
+          server: name,
+          limit: policy.call.maxQueued,
+          message: `${counters.waiting} calls already wait for ${name} to reconnect (limit ${policy.call.maxQueued})`
+        })
+      }
+      counters.waiting += 1
+      return yield* state.changes.pipe(
+        Stream.mapEffect(admit),
+        Stream.filterMap((o) => o),
+        Stream.runHead,
+        Effect.flatMap(Option.match({ onNone: () => Effect.fail(closedError()), onSome: Effect.succeed })),
+        Effect.ensuring(Effect.sync(() => (counters.waiting -= 1)))
+      )
+    })
+
+    const isToolSafe = (tool: string, perCall: boolean | undefined): Effect.Effect<boolean> =>
+      perCall !== undefined
+        ? Effect.succeed(perCall)
+        : overrides[tool]?.idempotent !== undefined
+          ? Effect.succeed(overrides[tool].idempotent === true)
+          : trustAnnotations
+            ? SubscriptionRef.get(tools).pipe(
+                Effect.map((list) => {
+                  const annotations = list.find((t) => t.name === tool)?.annotations
+                  return annotations?.readOnlyHint === true || annotations?.idempotentHint === true
+                })
+              )
+            : Effect.succeed(false)
+
+    const retryDelay = (retry: number): number =>
+      retry <= 1 ? 0 : Math.min(policy.reconnect.maxDelay, policy.reconnect.initialDelay * policy.reconnect.factor ** (retry - 2))
+
+    const request = <A>(descriptor: Descriptor, run: Run<A>, callOptions?: CallOptions): Effect.Effect<A, Errors.TetherError> => {
+      const deadline = toMillis(callOptions?.timeout, policy.call.timeout)
+      let lastError: Errors.TetherError | undefined
+      const attempts = Effect.gen(function* () {
+        let retries = 0
+        for (;;) {
+          const session = yield* awaitSession
+          const flight = makeFlight()
+          const sdkOptions: RequestOptions = {
+            timeout: deadline + 1_000,
+            ...(callOptions?.onProgress !== undefined ? { onprogress: callOptions.onProgress } : {})
+          }
+          const exit = yield* Effect.exit(
+            Effect.tryPromise({
+              try: (signal) => {
+                // `send` runs synchronously inside the SDK's request(): this is how the
+                // link knows which flight the JSON-RPC request belongs to.
+                session.link.current = flight
+                try {
+                  return run(session.client, { ...sdkOptions, signal })
+                } finally {
+                  session.link.current = undefined
+                }
+              },
+              catch: (e) => Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
+            })
+          )
+          session.link.settle(flight)
+          if (Exit.isSuccess(exit)) return exit.value
+          const failure = Cause.failureOption(exit.cause)
+          if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+          const error = failure.value
+          lastError = error
+          if (Errors.isLinkFailure(error)) Session.markLost(session, error)
+          if (!Errors.isRecoverable(error)) return yield* Effect.fail(error)
+          if (flight.phase === "sent" && !descriptor.safe) {
+            return yield* new Errors.OutcomeUnknown({
+              server: name,
+              method: descriptor.method,
+              tool: descriptor.tool,
+              requestId: flight.requestId,
+              cause: `${error._tag}: ${error.message}`,
+              message: `${descriptor.tool ?? descriptor.method} on ${name} may or may not have run: the link failed after the request was sent (${error._tag}: ${error.message}); not retried`
+            })
+          }
+          if (retries >= policy.call.maxRetries) return yield* Effect.fail(error)
+          retries += 1
+          const wait = Math.max(flight.retryAfterMs ?? 0, retryDelay(retries))
+          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+        }
+      })
+      return Effect.suspend(() => {
+        counters.pending += 1
+        return attempts.pipe(
+          Effect.timeoutFail({
+            duration: Duration.millis(deadline),
+            onTimeout: () =>
+              lastError ??
+              new Errors.RequestTimeout({
+                server: name,
+                timeoutMs: deadline,
+                message: `${descriptor.tool ?? descriptor.method} on ${name} did not complete within ${deadline} ms`
+              })
+          }),
+          Effect.tapError((e) =>
+            Effect.sync(() => {
+              counters.errors += 1
+              noteError(e)
+            })
+          ),
+          Effect.ensuring(Effect.sync(() => (counters.pending -= 1)))
+        )
+      })
+    }
+
+    const method = (m: string): Descriptor => ({ method: m, safe: safeMethods.has(m) })
+
+    const paginate = <T>(
+      m: string,
+      fetchPage: (client: Client, cursor: string | undefined, o: RequestOptions) => Promise<{ nextCursor?: string | undefined } & Record<string, unknown>>,
+      key: string,
+      callOptions?: CallOptions
+    ): Effect.Effect<ReadonlyArray<T>, Errors.TetherError> =>
+      Effect.gen(function* () {
+        const items: Array<T> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* request(method(m), (client, o) => fetchPage(client, cursor, o), callOptions)
+          items.push(...((page[key] ?? []) as Array<T>))
+          cursor = page.nextCursor
+        } while (cursor !== undefined)
+        return items
+      })
+
+    const cursorParams = (cursor: string | undefined) => (cursor === undefined ? {} : { cursor })
+
+    const connection: McpConnection = {
+      [TypeId]: TypeId,
+      name,
+      spec,
+      policy,
+      state: SubscriptionRef.get(state),
+      changes: state.changes,
+      stats: Effect.sync(
+        (): Stats => ({
+          connectAttempts: counters.connectAttempts,
+          reconnects: counters.reconnects,
+          errors: counters.errors,
+          lastError: counters.lastError,
+          lastErrorAt: counters.lastErrorAt,
+          pendingCalls: counters.pending
+        })
+      ),
+      awaitReady: (o) => {
+        const deadline = toMillis(o?.timeout, policy.call.timeout)
+        return awaitSession.pipe(
+          Effect.map((s): ServerInfo => s.info),
+          Effect.timeoutFail({
+            duration: Duration.millis(deadline),
+            onTimeout: () =>
+              counters.lastError ??
+              new Errors.RequestTimeout({ server: name, timeoutMs: deadline, message: `${name} not ready within ${deadline} ms` })
+          })
+        )
+      },
+      tools: SubscriptionRef.get(tools),
+      toolChanges: tools.changes,
+      notifications: Stream.fromPubSub(notifications),
+      callTool: (tool, args, o) =>
+        Effect.gen(function* () {
+          const safe = yield* isToolSafe(tool, o?.idempotent)
+          const result = (yield* request(
+            { method: "tools/call", tool, safe },
+            (client, ro) => client.callTool({ name: tool, arguments: args ?? {} }, undefined, ro),
+            o
+          )) as CallToolResult
+          if (result.isError === true) {
+            const text = result.content
+              .flatMap((c) => (c.type === "text" ? [c.text] : []))
+              .join("\n")
+              .slice(0, 500)
+            return yield* new Errors.ToolFailed({
+              server: name,
+              tool,
+              result,
+              message: `tool ${tool} on ${name} reported an error${text.length > 0 ? `: ${text}` : ""}`
+            })
+          }
+          return result
+        }).pipe(Effect.withSpan("McpConnection.callTool", { attributes: { server: name, tool } })),
+      listTools: (o) =>
+        paginate<Tool>("tools/list", (c, cursor, ro) => c.listTools(cursorParams(cursor), ro), "tools", o).pipe(
+          Effect.tap((list) => SubscriptionRef.set(tools, list)),
+          Effect.withSpan("McpConnection.listTools", { attributes: { server: name } })
+        ),
+      listResources: (o) =>
+        paginate<Resource>("resources/list", (c, cursor, ro) => c.listResources(cursorParams(cursor), ro), "resources", o),
+      listResourceTemplates: (o) =>
+        paginate<ResourceTemplate>(
+          "resources/templates/list",
+          (c, cursor, ro) => c.listResourceTemplates(cursorParams(cursor), ro),
+          "resourceTemplates",
+          o
+        ),
+      readResource: (uri, o) => request(method("resources/read"), (c, ro) => c.readResource({ uri }, ro), o),
+      listPrompts: (o) => paginate<Prompt>("prompts/list", (c, cursor, ro) => c.listPrompts(cursorParams(cursor), ro), "prompts", o),
+      getPrompt: (prompt, args, o) =>
+        request(method("prompts/get"), (c, ro) => c.getPrompt({ name: prompt, arguments: args ?? {} }, ro), o),
+      subscribe: (uri, o) =>
+        request(method("resources/subscribe"), (c, ro) => c.subscribeResource({ uri }, ro), o).pipe(
+          Effect.tap(() => Effect.sync(() => subscriptions.add(uri))),
+          Effect.asVoid
+        ),
+      unsubscribe: (uri, o) =>
+        request(method("resources/unsubscribe"), (c, ro) => c.unsubscribeResource({ uri }, ro), o).pipe(
+          Effect.tap(() => Effect.sync(() => subscriptions.delete(uri))),
+          Effect.asVoid
+        ),
+      setLogLevel: (level, o) =>
+        request(method("logging/setLevel"), (c, ro) => c.setLoggingLevel(level, ro), o).pipe(
+          Effect.tap(() => Effect.sync(() => (logLevel = level))),
+          Effect.asVoid
+        ),
+      ping: (o) =>
+        Effect.gen(function* () {
+          const start = now()
+          yield* request(method("ping"), (c, ro) => c.ping(ro), o)
+          return now() - start
+        }),
+      reconnect: Queue.offer(kick, "manual").pipe(Effect.asVoid)
+    }
+    return connection
+  }).pipe(Effect.withSpan("McpConnection.make", { attributes: { server: options.name } }))
+
+/** Re-exported so tests can assert the schedule a policy builds. @internal */
+export const scheduleOf = (policy: Resilience.Policy): Schedule.Schedule<Duration.Duration, unknown> =>
+  Resilience.reconnectSchedule(policy.reconnect)

@@ -1,0 +1,243 @@
+/**
+ * A `Link` is one SDK transport for one session, wrapped so the connection can see what
+ * the SDK hides: when the link died and why, when any message last arrived (heartbeat),
+ * and for each request whether it was handed to the wire ("phase", for safe retries).
+ *
+ * @internal
+ */
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
+import {
+  isJSONRPCRequest,
+  type JSONRPCMessage,
+  type MessageExtraInfo,
+  type RequestId
+} from "@modelcontextprotocol/sdk/types.js"
+import * as Errors from "../Errors.js"
+import type { ServerSpec } from "../ServerSpec.js"
+import { reveal } from "../ServerSpec.js"
+import { WebSocketClientTransport } from "../WebSocketTransport.js"
+import { makeTrackedFetch, type TrackedFetch } from "./httpFetch.js"
+import { StdioTransport } from "./stdio.js"
+
+/**
+ * Where a request stands: `pending` (never handed to the transport), `sent` (handed over:
+ * the server may have it), `refused` (the transport proved the server did not take it:
+ * connect refused, 429/503, unknown session).
+ *
+ * @internal
+ */
+export type Phase = "pending" | "sent" | "refused"
+
+/** @internal One attempt of one request, as the link saw it. */
+export interface Flight {
+  requestId: RequestId | undefined
+  phase: Phase
+  retryAfterMs: number | undefined
+}
+
+/** @internal */
+export const makeFlight = (): Flight => ({ requestId: undefined, phase: "pending", retryAfterMs: undefined })
+
+/** @internal */
+export interface LinkOptions {
+  readonly server: string
+  readonly graceMs: number
+  readonly openTimeoutMs: number
+  /** Millisecond clock (the Effect `Clock`, so `TestClock` drives heartbeat tests). */
+  readonly now: () => number
+  /** Called once, with the raw cause, when the link dies by itself. */
+  readonly onLost: (cause: unknown) => void
+}
+
+type Killable = Transport & { kill?: () => Promise<void> }
+
+const refusedTags: ReadonlySet<string> = new Set(["ConnectFailed", "SessionExpired", "Unauthorized"])
+
+/** @internal */
+export class Link implements Transport {
+  onclose?: () => void
+  onerror?: (error: Error) => void
+  onmessage?: <T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void
+
+  /** The flight the next request `send` belongs to (set synchronously around a call). */
+  current: Flight | undefined
+  private readonly flights = new Map<RequestId, Flight>()
+  private lastActivityMs: number
+  private closing = false
+  private lostReported = false
+  private readonly inner: Killable
+  private readonly tracked: TrackedFetch | undefined
+
+  constructor(
+    readonly spec: ServerSpec,
+    private readonly options: LinkOptions
+  ) {
+    this.lastActivityMs = options.now()
+    const hooks = {
+      activity: () => this.touch(),
+      lost: (cause: unknown) => this.reportLost(cause),
+      retryAfter: (ids: ReadonlyArray<string | number>, ms: number) => {
+        for (const id of ids) {
+          const flight = this.flights.get(id)
+          if (flight !== undefined) flight.retryAfterMs = ms
+        }
+      },
+      now: options.now
+    }
+    switch (spec.type) {
+      case "stdio":
+        this.tracked = undefined
+        this.inner = new StdioTransport({
+          command: spec.command,
+          args: spec.args,
+          env: reveal(spec.env),
+          cwd: spec.cwd,
+          graceMs: options.graceMs
+        })
+        break
+      case "http":
+        this.tracked = makeTrackedFetch(hooks)
+        this.inner = new StreamableHTTPClientTransport(new URL(spec.url), {
+          fetch: this.tracked.fetch,
+          requestInit: { headers: reveal(spec.headers) },
+          // A stream that breaks is reported by the tracked fetch and the whole session is
+          // rebuilt; these retries only cover a GET stream the server ended cleanly.
+          reconnectionOptions: {
+            initialReconnectionDelay: 500,
+            maxReconnectionDelay: 1_000,
+            reconnectionDelayGrowFactor: 2,
+            maxRetries: 2
+          }
+        })
+        break
+      case "sse":
+        this.tracked = makeTrackedFetch(hooks)
+        this.inner = new SSEClientTransport(new URL(spec.url), {
+          fetch: this.tracked.fetch,
+          requestInit: { headers: reveal(spec.headers) }
+        })
+        break
+      case "websocket":
+        this.tracked = undefined
+        this.inner = new WebSocketClientTransport(new URL(spec.url), {
+          headers: reveal(spec.headers),
+          openTimeoutMs: options.openTimeoutMs
+        })
+        break
+    }
+  }
+
+  get sessionId(): string | undefined {
+    return this.inner.sessionId
+  }
+
+  get pid(): number | undefined {
+    return this.inner instanceof StdioTransport ? this.inner.pid : undefined
+  }
+
+  /** Epoch ms of the last message or stream chunk from the server. */
+  get lastActivity(): number {
+    return this.lastActivityMs
+  }
+
+  /** The protocol version agreed in `initialize`. */
+  protocolVersion: string | undefined
+
+  setProtocolVersion(version: string): void {
+    this.protocolVersion = version
+    this.inner.setProtocolVersion?.(version)
+  }
+
+  start(): Promise<void> {
+    this.inner.onmessage = (message, extra) => {
+      this.touch()
+      this.onmessage?.(message, extra)
+    }
+    this.inner.onerror = (error) => {
+      if (this.isLinkError(error)) this.reportLost(error)
+      this.onerror?.(error)
+    }
+    this.inner.onclose = () => {
+      if (!this.closing) this.reportLost(new Errors.ConnectionLost({ server: this.options.server, message: "transport closed", reason: "Closed" }))
+      this.onclose?.()
+    }
+    return this.inner.start()
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    const flight = isJSONRPCRequest(message) ? this.current : undefined
+    if (flight !== undefined && isJSONRPCRequest(message)) {
+      this.current = undefined
+      flight.requestId = message.id
+      flight.phase = "sent"
+      this.flights.set(message.id, flight)
+    }
+    try {
+      await this.inner.send(message, options)
+    } catch (error) {
+      if (flight !== undefined && this.provesNotTaken(error, flight)) flight.phase = "refused"
+      throw error
+    }
+  }
+
+  /** Forget a finished flight. */
+  settle(flight: Flight): void {
+    if (flight.requestId !== undefined) this.flights.delete(flight.requestId)
+  }
+
+  /** Graceful close: end the session politely (DELETE, stdin EOF + SIGTERM), then close. */
+  async close(): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    if (this.inner instanceof StreamableHTTPClientTransport && this.inner.sessionId !== undefined) {
+      const inner = this.inner
+      await Promise.race([inner.terminateSession().catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())])
+    }
+    this.tracked?.abortAll()
+    await this.inner.close()
+  }
+
+  /** Forced close: the link is dead or hung. Kill the child, drop the socket, abort streams. */
+  async kill(): Promise<void> {
+    this.closing = true
+    this.tracked?.abortAll()
+    await (this.inner.kill ? this.inner.kill() : this.inner.close())
+  }
+
+  private touch(): void {
+    this.lastActivityMs = this.options.now()
+  }
+
+  private reportLost(cause: unknown): void {
+    if (this.closing || this.lostReported) return
+    this.lostReported = true
+    this.options.onLost(cause)
+  }
+
+  /** Does this `onerror` mean the whole link is gone (as opposed to one request failing)? */
+  private isLinkError(error: Error): boolean {
+    switch (this.spec.type) {
+      case "stdio":
+      case "websocket":
+        return error.name === "ChildExitedError" || error.name === "WebSocketClosedError"
+      case "sse":
+        // EventSource errors come only from the event stream, never from a POST.
+        return error.name !== "ZodError" && error.message.startsWith("SSE error")
+      case "http":
+        // The standalone GET stream gave up reconnecting: notifications would be lost.
+        return error.message.startsWith("Maximum reconnection attempts") || error.message.startsWith("Failed to reconnect")
+    }
+  }
+
+  private provesNotTaken(error: unknown, flight: Flight): boolean {
+    if (this.spec.type !== "http" && this.spec.type !== "sse") return true
+    const classified = Errors.classify(error, { server: this.options.server, hasSession: this.sessionId !== undefined })
+    if (refusedTags.has(classified._tag)) return true
+    if (classified._tag === "HttpUnavailable" && (classified.status === 429 || classified.status === 503)) {
+      return true
+    }
+    return flight.retryAfterMs !== undefined
+  }
+}

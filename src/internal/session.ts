@@ -1,0 +1,210 @@
+/**
+ * One MCP session: a `Link` plus an SDK `Client`, initialized, its catalogue loaded and
+ * its subscriptions restored. A session never outlives its link; the connection opens a
+ * new one after every loss.
+ *
+ * @internal
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import {
+  LoggingMessageNotificationSchema,
+  type LoggingLevel,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  type ServerNotification,
+  type Tool,
+  ToolListChangedNotificationSchema
+} from "@modelcontextprotocol/sdk/types.js"
+import { Deferred, Effect, Exit, type Fiber, Scope } from "effect"
+import type { ServerInfo } from "../ConnectionState.js"
+import * as Errors from "../Errors.js"
+import type { Policy } from "../Resilience.js"
+import type { ServerSpec } from "../ServerSpec.js"
+import { Link } from "./link.js"
+import { VERSION } from "./version.js"
+
+/** @internal */
+export interface Session {
+  readonly generation: number
+  readonly client: Client
+  readonly link: Link
+  readonly info: ServerInfo
+  readonly scope: Scope.CloseableScope
+  /** Completed (once) with the reason the link died. */
+  readonly lost: LostSignal
+}
+
+/** @internal Completed once, from Effect code or from a transport callback. */
+export class LostSignal {
+  private done = false
+  constructor(readonly deferred: Deferred.Deferred<Errors.TetherError>) {}
+  get isDone(): boolean {
+    return this.done
+  }
+  fire(error: Errors.TetherError): void {
+    if (this.done) return
+    this.done = true
+    Deferred.unsafeDone(this.deferred, Exit.succeed(error))
+  }
+}
+
+/** @internal */
+export const isLost = (session: Session): boolean => session.lost.isDone
+
+/** @internal */
+export const markLost = (session: Session, error: Errors.TetherError): void => session.lost.fire(error)
+
+/** @internal What a session needs from its connection. */
+export interface SessionContext {
+  readonly name: string
+  readonly spec: ServerSpec
+  readonly policy: Policy
+  readonly parentScope: Scope.Scope
+  readonly now: () => number
+  readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+  readonly onTools: (tools: ReadonlyArray<Tool>) => Effect.Effect<void>
+  readonly onNotification: (notification: ServerNotification) => Effect.Effect<void>
+  readonly subscriptions: ReadonlySet<string>
+  readonly logLevel: () => LoggingLevel | undefined
+}
+
+const classifyFor = (ctx: SessionContext, link: Link) => (cause: unknown) =>
+  Errors.classify(cause, { server: ctx.name, hasSession: link.sessionId !== undefined })
+
+/** @internal Lists every tool, following pagination. */
+export const listAllTools = (
+  session: Session,
+  ctx: SessionContext
+): Effect.Effect<ReadonlyArray<Tool>, Errors.Classified> =>
+  Effect.gen(function* () {
+    const tools: Array<Tool> = []
+    let cursor: string | undefined = undefined
+    const timeout = ctx.policy.call.timeout
+    do {
+      const page: { tools: Array<Tool>; nextCursor?: string | undefined } = yield* Effect.tryPromise({
+        try: (signal) =>
+          session.client.listTools(cursor === undefined ? {} : { cursor }, { signal, timeout: timeout + 1_000 }),
+        catch: classifyFor(ctx, session.link)
+      }).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new Errors.RequestTimeout({ server: ctx.name, message: "tools/list timed out", timeoutMs: timeout })
+        })
+      )
+      tools.push(...page.tools)
+      cursor = page.nextCursor
+    } while (cursor !== undefined && tools.length < 100_000)
+    return tools
+  })
+
+/**
+ * Opens a session in a child scope of the connection. On failure everything it started
+ * is killed before the error is returned.
+ *
+ * @internal
+ */
+export const open = (ctx: SessionContext, generation: number): Effect.Effect<Session, Errors.Classified> =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.fork(ctx.parentScope, { _tag: "Sequential" })
+    const lost = new LostSignal(yield* Deferred.make<Errors.TetherError>())
+    const link = new Link(ctx.spec, {
+      server: ctx.name,
+      graceMs: ctx.policy.closeGrace,
+      openTimeoutMs: ctx.policy.connectTimeout,
+      now: ctx.now,
+      onLost: (cause) => lost.fire(classifyFor(ctx, link)(cause))
+    })
+    yield* Scope.addFinalizer(scope, Effect.promise(() => link.close()))
+    const classify = classifyFor(ctx, link)
+    const connectTimeout = ctx.policy.connectTimeout
+
+    const opened = Effect.gen(function* () {
+      const client = new Client({ name: "tether", version: VERSION }, { capabilities: {} })
+      client.onerror = () => {}
+      yield* Effect.tryPromise({
+        try: () => client.connect(link, { timeout: connectTimeout + 1_000 }),
+        catch: classify
+      }).pipe(
+        Effect.timeoutFail({
+          duration: connectTimeout,
+          onTimeout: () =>
+            new Errors.RequestTimeout({
+              server: ctx.name,
+              message: `no answer to initialize within ${connectTimeout} ms`,
+              timeoutMs: connectTimeout
+            })
+        })
+      )
+      const version = client.getServerVersion()
+      const capabilities = client.getServerCapabilities() ?? {}
+      const info: ServerInfo = {
+        name: version?.name ?? "unknown",
+        version: version?.version ?? "unknown",
+        protocolVersion: link.protocolVersion,
+        capabilities,
+        instructions: client.getInstructions()
+      }
+      const session: Session = { generation, client, link, info, scope, lost }
+
+      const refreshTools = listAllTools(session, ctx).pipe(
+        Effect.flatMap(ctx.onTools),
+        Effect.catchAll((error) => Effect.logDebug("tools/list failed", error.message))
+      )
+      client.setNotificationHandler(ToolListChangedNotificationSchema, async (n) => {
+        ctx.runFork(Effect.zipRight(ctx.onNotification(n), refreshTools))
+      })
+      client.setNotificationHandler(ResourceListChangedNotificationSchema, async (n) => {
+        ctx.runFork(ctx.onNotification(n))
+      })
+      client.setNotificationHandler(PromptListChangedNotificationSchema, async (n) => {
+        ctx.runFork(ctx.onNotification(n))
+      })
+      client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
+        ctx.runFork(
+          ctx.onNotification(n).pipe(
+            Effect.zipRight(Effect.logDebug("server log", n.params.level, n.params.data)),
+            Effect.annotateLogs("server", ctx.name)
+          )
+        )
+      })
+      client.fallbackNotificationHandler = async (n) => {
+        ctx.runFork(ctx.onNotification(n as ServerNotification))
+      }
+
+      // The session is rebuilt after every reconnect: catalogue, subscriptions and log level.
+      if (capabilities.tools !== undefined) {
+        const tools = yield* listAllTools(session, ctx).pipe(
+          Effect.catchIf(
+            (e) => !Errors.isRecoverable(e),
+            (e) => Effect.as(Effect.logWarning(`tools/list failed: ${e.message}`), [] as ReadonlyArray<Tool>)
+          )
+        )
+        yield* ctx.onTools(tools)
+      }
+      const restore = <A>(what: string, run: (signal: AbortSignal) => Promise<A>) =>
+        Effect.tryPromise({ try: run, catch: classify }).pipe(
+          Effect.timeout(connectTimeout),
+          Effect.catchAll((e) => Effect.logWarning(`could not restore ${what}: ${e.message}`))
+        )
+      for (const uri of ctx.subscriptions) {
+        yield* restore(`subscription ${uri}`, (signal) => client.subscribeResource({ uri }, { signal }))
+      }
+      const level = ctx.logLevel()
+      if (level !== undefined && capabilities.logging !== undefined) {
+        yield* restore("log level", (signal) => client.setLoggingLevel(level, { signal }))
+      }
+      return session
+    })
+
+    return yield* opened.pipe(
+      Effect.onExit((exit) =>
+        Exit.isSuccess(exit) ? Effect.void : Effect.promise(() => link.kill()).pipe(Effect.zipRight(Scope.close(scope, exit)))
+      )
+    )
+  })
+
+/** @internal Waits for the reason the link died. */
+export const awaitLost = (session: Session): Effect.Effect<Errors.TetherError> => Deferred.await(session.lost.deferred)
+
+/** @internal Closes the session's scope (graceful close of the link, unless already killed). */
+export const close = (session: Session): Effect.Effect<void> => Scope.close(session.scope, Exit.void)
