@@ -179,14 +179,19 @@ export const merge = (...inputs: ReadonlyArray<PolicyInput | undefined>): Either
 
 /**
  * The reconnect schedule of a policy: immediate first retry, then capped, jittered
- * exponential backoff, bounded by attempts and/or elapsed time, reset after a stable period.
- * Its output is the delay it chose.
+ * exponential backoff, bounded by attempts and/or elapsed time. Its output is the delay
+ * it chose.
+ *
+ * `resetAfter` is not part of the schedule: Effect's `Schedule.resetAfter` restarts a
+ * schedule once its *total* elapsed time passes the duration, which during a long outage
+ * would restart the backoff at 0 ms and void `maxAttempts`/`maxElapsed`. The supervisor
+ * instead starts the schedule over when a session has stayed up for `resetAfter`.
  *
  * @since 0.1.0
  * @category schedules
  */
 export const reconnectSchedule = (policy: Policy["reconnect"]): Schedule.Schedule<Duration.Duration, unknown> => {
-  const { factor, initialDelay, jitter, maxAttempts, maxDelay, maxElapsed, resetAfter } = policy
+  const { factor, initialDelay, jitter, maxAttempts, maxDelay, maxElapsed } = policy
   const backoff = Schedule.forever.pipe(
     Schedule.addDelay((n) => Duration.millis(n === 0 ? 0 : Math.min(maxDelay, initialDelay * factor ** (n - 1))))
   )
@@ -201,6 +206,5 @@ export const reconnectSchedule = (policy: Policy["reconnect"]): Schedule.Schedul
           Schedule.intersect(Schedule.recurs(maxAttempts)),
           Schedule.map(([d]) => d)
         )
-  const bounded = maxElapsed === null ? byAttempts : Schedule.upTo(byAttempts, Duration.millis(maxElapsed))
-  return Schedule.resetAfter(bounded, Duration.millis(resetAfter))
+  return maxElapsed === null ? byAttempts : Schedule.upTo(byAttempts, Duration.millis(maxElapsed))
 }

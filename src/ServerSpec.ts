@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Effect, Either, Redacted, Schema } from "effect"
-import type { InvalidConfig } from "./Errors.js"
+import { InvalidConfig } from "./Errors.js"
 import { decodeOrInvalid } from "./internal/schemaIssues.js"
 
 /**
@@ -160,16 +160,13 @@ export const decodeEither = (
   const type = typeof input === "object" && input !== null && "type" in input ? input.type : undefined
   const known = knownTypes.find((t) => t === type)
   if (known === undefined) {
-    return decodeOrInvalid(
-      Schema.Struct({
-        type: Schema.Literal(...knownTypes).annotations({
-          message: () =>
-            `unknown transport type ${JSON.stringify(type)}; expected one of ${knownTypes.join(", ")}`
-        })
-      }),
-      typeof input === "object" && input !== null ? input : { type: undefined },
-      { what: "server spec", path, server: options?.server }
-    ) as Either.Either<never, InvalidConfig>
+    const issue =
+      typeof input !== "object" || input === null
+        ? `${path}: expected an object with a "type" field, got ${input === null ? "null" : typeof input}`
+        : `${path}.type: unknown transport type ${JSON.stringify(type)}; expected one of ${knownTypes.join(", ")}`
+    return Either.left(
+      new InvalidConfig({ server: options?.server, path, issues: [issue], message: `invalid server spec:\n  - ${issue}` })
+    )
   }
   const schema: Schema.Schema<ServerSpec, Encoded> = byType[known] as unknown as Schema.Schema<ServerSpec, Encoded>
   return decodeOrInvalid(schema, input, { what: "server spec", path, server: options?.server })

@@ -198,7 +198,8 @@ export const make = (options: McpConnection.Options) =>
           attempt = 0
           yield* Ref.set(current, Option.some(session))
           if (policy.heartbeat.enabled) yield* Effect.forkIn(heartbeat(session), session.scope)
-          yield* setState(ConnectionState.Ready({ server: session.info, since: now(), generation }))
+          const readySince = now()
+          yield* setState(ConnectionState.Ready({ server: session.info, since: readySince, generation }))
           yield* Effect.logDebug("connection ready").pipe(Effect.annotateLogs({ server: name, generation }))
           const reason = yield* Effect.raceFirst(
             Session.awaitLost(session),
@@ -211,6 +212,8 @@ export const make = (options: McpConnection.Options) =>
             )
           )
           manual = !Session.isLost(session)
+          // A session that stayed up for `resetAfter` was a recovery: back off from scratch.
+          if (now() - readySince >= policy.reconnect.resetAfter) scheduleState = schedule.initial
           Session.markLost(session, reason)
           yield* Ref.set(current, Option.none())
           // A dead or hung link is killed at once; a manual reconnect closes politely.

@@ -1,0 +1,282 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import * as McpConnection from "../src/McpConnection.js"
+import { elapsedSince, myFixtureChildren, recordTransitions, signal, stdioChild, waitForState, waitForTag } from "./support/conn.js"
+import { type Fixture, type NetKind, readLog, specFor, spawnFixture, stdioSpec, tempLog } from "./support/fixture.js"
+
+type Kind = "stdio" | NetKind
+
+const HEARTBEAT = { interval: 400, timeout: 300, misses: 2 } as const
+const DETECT_BOUND_MS = HEARTBEAT.interval + HEARTBEAT.timeout * HEARTBEAT.misses
+
+interface Harness {
+  readonly conn: McpConnection.McpConnection
+  /** Kill the server with SIGKILL (stdio: Tether restarts it; network: we restart it). */
+  readonly killAndRestart: Effect.Effect<void, Error>
+  readonly kill: Effect.Effect<void, Error>
+  readonly restart: Effect.Effect<void, Error>
+  readonly pause: Effect.Effect<void, Error>
+  readonly resume: Effect.Effect<void, Error>
+  readonly log: string
+}
+
+const harness = (kind: Kind, resilience: McpConnection.McpConnection.Options["resilience"] = {}) =>
+  Effect.gen(function* () {
+    const log = tempLog()
+    const options = { heartbeat: HEARTBEAT, ...resilience }
+    if (kind === "stdio") {
+      const conn = yield* McpConnection.make({ name: "fixture", server: stdioSpec({ log }), resilience: options })
+      yield* conn.awaitReady()
+      let paused: number | undefined
+      const kill = Effect.flatMap(stdioChild, (pid) => signal(pid, "SIGKILL"))
+      return {
+        conn,
+        log,
+        kill,
+        killAndRestart: kill,
+        restart: Effect.void,
+        pause: Effect.flatMap(stdioChild, (pid) => {
+          paused = pid
+          return signal(pid, "SIGSTOP")
+        }),
+        resume: Effect.suspend(() => (paused === undefined ? Effect.void : signal(paused, "SIGCONT")))
+      } satisfies Harness
+    }
+    const fx: Fixture = yield* spawnFixture(kind, { log })
+    const conn = yield* McpConnection.make({ name: "fixture", server: specFor(kind, fx.port), resilience: options })
+    yield* conn.awaitReady()
+    return {
+      conn,
+      log,
+      kill: fx.kill("SIGKILL"),
+      killAndRestart: fx.kill("SIGKILL").pipe(Effect.zipRight(Effect.sleep("300 millis")), Effect.zipRight(fx.start)),
+      restart: fx.start,
+      pause: fx.pause,
+      resume: fx.resume
+    } satisfies Harness
+  })
+
+const kinds: ReadonlyArray<Kind> = ["stdio", "http", "sse", "ws"]
+
+describe.each(kinds)("McpConnection over %s", (kind) => {
+  it.scopedLive("connects, lists and calls; tool errors are ToolFailed", () =>
+    Effect.gen(function* () {
+      const { conn } = yield* harness(kind)
+      const tools = yield* conn.tools
+      expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(["echo", "slow", "count", "fail"]))
+      const result = yield* conn.callTool("echo", { text: "hello" })
+      expect(result.content).toEqual([{ type: "text", text: "hello" }])
+      const failed = yield* Effect.flip(conn.callTool("fail", { message: "nope" }))
+      expect(failed._tag).toBe("ToolFailed")
+      expect(failed.message).toContain("nope")
+      const resource = yield* conn.readResource("fixture://counter")
+      expect(resource.contents[0]?.uri).toBe("fixture://counter")
+      const prompt = yield* conn.getPrompt("greet", { name: "Ada" })
+      expect(JSON.stringify(prompt.messages)).toContain("Hello, Ada!")
+      const unknown = yield* Effect.flip(conn.callTool("no_such_tool", {}))
+      expect(["ProtocolError", "ToolFailed"]).toContain(unknown._tag)
+      expect(yield* conn.ping()).toBeGreaterThanOrEqual(0)
+      expect((yield* conn.stats).pendingCalls).toBe(0)
+    })
+  )
+
+  it.scopedLive("kill -9 and restart: Ready → Reconnecting → Ready, next call succeeds untouched", () =>
+    Effect.gen(function* () {
+      const h = yield* harness(kind)
+      const transitions = yield* recordTransitions(h.conn)
+      yield* h.killAndRestart
+      yield* waitForTag(h.conn, "Reconnecting", "5 seconds").pipe(Effect.either)
+      const result = yield* h.conn.callTool("echo", { text: "after restart" })
+      expect(result.content).toEqual([{ type: "text", text: "after restart" }])
+      const tags = yield* transitions.tags
+      expect(tags.slice(0, 3)).toEqual(["Ready", "Reconnecting", "Ready"])
+      const ready = yield* h.conn.state
+      expect(ready._tag === "Ready" && ready.generation).toBe(2)
+      expect((yield* h.conn.stats).reconnects).toBe(1)
+      // The session was rebuilt: a fresh initialize, and the catalogue is there again.
+      expect(readLog(h.log).filter((l) => l.startsWith("initialize")).length).toBe(2)
+      expect((yield* h.conn.tools).length).toBeGreaterThan(3)
+    })
+  )
+
+  it.scopedLive("SIGSTOP is detected by the heartbeat within interval + timeout × misses; SIGCONT recovers", () =>
+    Effect.gen(function* () {
+      const h = yield* harness(kind)
+      yield* Effect.sleep("50 millis")
+      const start = performance.now()
+      yield* h.pause
+      const left = yield* waitForState(h.conn, (s) => s._tag !== "Ready", "10 seconds")
+      const detectedMs = elapsedSince(start)
+      expect(left._tag).toBe("Reconnecting")
+      expect(left._tag === "Reconnecting" && left.lastError._tag).toBe("HeartbeatMissed")
+      // Bound plus scheduling slack for a loaded 2-core machine.
+      expect(detectedMs).toBeLessThan(DETECT_BOUND_MS + 400)
+      yield* h.resume
+      const result = yield* h.conn.callTool("echo", { text: "resumed" }, { timeout: "15 seconds" })
+      expect(result.content).toEqual([{ type: "text", text: "resumed" }])
+    })
+  )
+
+  it.scopedLive("a call in flight when the server dies settles within 1 s", () =>
+    Effect.gen(function* () {
+      const h = yield* harness(kind, { call: { maxRetries: 0 } })
+      // `slow` is read-only, so with no retries left it surfaces the link error itself.
+      const slow = yield* Effect.fork(Effect.either(h.conn.callTool("slow", { ms: 10_000 })))
+      // `count` is not idempotent: after the link dies its outcome is unknown.
+      const count = yield* Effect.fork(Effect.either(h.conn.callTool("count", { id: "inflight-1", holdMs: 10_000 })))
+      yield* Effect.sleep("300 millis")
+      const start = performance.now()
+      yield* h.kill
+      const slowResult = yield* Fiber.join(slow)
+      const countResult = yield* Fiber.join(count)
+      const settledMs = elapsedSince(start)
+      expect(settledMs).toBeLessThan(1_000)
+      expect(slowResult._tag === "Left" && slowResult.left._tag).toBe("ConnectionLost")
+      expect(countResult._tag === "Left" && countResult.left._tag).toBe("OutcomeUnknown")
+      expect(readLog(h.log)).toContain("count inflight-1")
+      yield* h.restart
+      yield* h.conn.awaitReady({ timeout: "10 seconds" })
+      expect((yield* h.conn.stats).pendingCalls).toBe(0)
+    })
+  )
+
+  it.scopedLive("a call made while the server is down waits for the reconnect", () =>
+    Effect.gen(function* () {
+      const h = yield* harness(kind)
+      yield* h.kill
+      const call = yield* Effect.fork(h.conn.callTool("echo", { text: "queued" }, { timeout: "15 seconds" }))
+      yield* Effect.sleep("500 millis")
+      yield* h.restart
+      const result = yield* Fiber.join(call)
+      expect(result.content).toEqual([{ type: "text", text: "queued" }])
+    })
+  )
+})
+
+describe("McpConnection lifecycle", () => {
+  it.live("closing the scope reaps the stdio child and its group; state ends Closed", () =>
+    Effect.gen(function* () {
+      const before = myFixtureChildren().length
+      const states = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const conn = yield* McpConnection.make({ name: "fixture", server: stdioSpec() })
+          yield* conn.awaitReady()
+          expect(myFixtureChildren().length).toBe(before + 1)
+          return conn
+        })
+      ).pipe(Effect.flatMap((conn) => conn.state))
+      expect(states._tag).toBe("Closed")
+      expect(myFixtureChildren().length).toBe(before)
+    })
+  )
+
+  it.live("a child that ignores SIGTERM is SIGKILLed after the grace period", () =>
+    Effect.gen(function* () {
+      const start = performance.now()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const conn = yield* McpConnection.make({
+            name: "stubborn",
+            server: {
+              type: "stdio",
+              command: process.execPath,
+              args: ["-e", "process.on('SIGTERM',()=>{});process.stdin.resume();setInterval(()=>{},1000)"]
+            },
+            resilience: { closeGrace: 300, connectTimeout: 500, reconnect: { maxAttempts: 0 } }
+          })
+          yield* waitForTag(conn, "Failed", "5 seconds")
+        })
+      )
+      expect(elapsedSince(start)).toBeLessThan(5_000)
+      const left = myFixtureChildren()
+      expect(left).toEqual([])
+    })
+  )
+
+  it.live("manual reconnect opens a new session", () =>
+    Effect.gen(function* () {
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const conn = yield* McpConnection.make({ name: "fixture", server: stdioSpec() })
+          yield* conn.awaitReady()
+          yield* conn.reconnect
+          const state = yield* waitForState(conn, (s) => s._tag === "Ready" && s.generation === 2)
+          expect(state._tag).toBe("Ready")
+          expect((yield* conn.callTool("echo", { text: "x" })).content).toEqual([{ type: "text", text: "x" }])
+        })
+      )
+      expect(myFixtureChildren()).toEqual([])
+    })
+  )
+
+  it.live("tools/list_changed refreshes the catalogue", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* McpConnection.make({ name: "fixture", server: stdioSpec() })
+        yield* conn.awaitReady()
+        yield* conn.callTool("add_tool", { name: "late_tool" })
+        let names: ReadonlyArray<string> = []
+        for (let i = 0; i < 50 && !names.includes("late_tool"); i++) {
+          yield* Effect.sleep("20 millis")
+          names = (yield* conn.tools).map((t) => t.name)
+        }
+        expect(names).toContain("late_tool")
+      })
+    )
+  )
+})
+
+describe("McpConnection bad specs", () => {
+  it.scoped("unknown transport type → InvalidConfig naming it", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(McpConnection.make({ name: "x", server: { type: "carrier-pigeon" } as never }))
+      expect(error._tag).toBe("InvalidConfig")
+      expect(error.message).toContain('unknown transport type "carrier-pigeon"')
+    })
+  )
+
+  it.scoped("missing command → InvalidConfig naming the field", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(McpConnection.make({ name: "x", server: { type: "stdio" } as never }))
+      expect(error._tag).toBe("InvalidConfig")
+      expect(error.message).toMatch(/command/)
+    })
+  )
+
+  it.scoped("malformed URL → InvalidConfig with the URL", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(McpConnection.make({ name: "x", server: { type: "http", url: "not a url" } }))
+      expect(error._tag).toBe("InvalidConfig")
+      expect(error.message).toContain('malformed URL "not a url"')
+      const wrong = yield* Effect.flip(McpConnection.make({ name: "x", server: { type: "websocket", url: "http://127.0.0.1:1/" } }))
+      expect(wrong.message).toContain("needs ws: or wss:")
+    })
+  )
+
+  it.scoped("a negative delay in the policy → InvalidConfig naming the path", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        McpConnection.make({ name: "x", server: stdioSpec(), resilience: { reconnect: { initialDelay: -5 } } })
+      )
+      expect(error._tag).toBe("InvalidConfig")
+      expect(error.message).toContain("resilience.reconnect.initialDelay")
+    })
+  )
+
+  it.live("command not found → SpawnFailed at once, no retry loop", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* McpConnection.make({ name: "ghost", server: { type: "stdio", command: "tether-no-such-command-xyz" } })
+        const state = yield* waitForTag(conn, "Failed", "5 seconds")
+        expect(state._tag === "Failed" && state.lastError._tag).toBe("SpawnFailed")
+        expect(state._tag === "Failed" && state.lastError.message).toContain("command not found")
+        const error = yield* Effect.flip(conn.callTool("echo", { text: "x" }))
+        expect(error._tag).toBe("SpawnFailed")
+        expect((yield* conn.stats).connectAttempts).toBe(1)
+      })
+    )
+  )
+})
+
+
+

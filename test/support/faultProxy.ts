@@ -1,0 +1,337 @@
+/**
+ * A real TCP fault proxy for fault tests: it listens on 127.0.0.1 and pipes every accepted
+ * connection to 127.0.0.1:target, byte for byte, and can inject the faults a real network
+ * or gateway produces: TCP resets, a hung (half-open) link, an HTTP 502/503 window from a
+ * gateway whose upstream is gone, and refused connections. Built on `node:net` only; the
+ * listener and every socket are destroyed, and every timer cleared, when the scope closes.
+ */
+import { Effect, type Scope } from "effect"
+import { STATUS_CODES } from "node:http"
+import * as net from "node:net"
+
+export interface StatusOptions {
+  readonly status: number
+  readonly retryAfterSeconds?: number
+}
+
+export interface StatusWindowOptions extends StatusOptions {
+  readonly durationMs: number
+}
+
+export interface FaultProxy {
+  /** Where clients connect (127.0.0.1). */
+  readonly port: number
+  /** The upstream port new connections go to; settable via `retarget`. */
+  readonly target: number
+  /** Send new connections to another upstream port (open ones stay where they are). */
+  readonly retarget: (port: number) => Effect.Effect<void>
+  /** Currently open client connections (forwarded or waiting for a status answer). */
+  readonly connections: Effect.Effect<number>
+  /** Destroy every open connection with a TCP RST (`socket.resetAndDestroy()`) on both sides. */
+  readonly reset: Effect.Effect<void>
+  /** Stop forwarding bytes (and FIN/RST) in both directions, holding them, without closing anything: a hung link. */
+  readonly pause: Effect.Effect<void>
+  /** Deliver what was held and forward again. */
+  readonly resume: Effect.Effect<void>
+  /**
+   * For `durationMs`, answer every HTTP request (WebSocket upgrades included) with `status`
+   * and an optional `Retry-After`, like a gateway whose upstream is gone: entering the window
+   * destroys every open connection; new connections get a well-formed HTTP/1.1 response
+   * (`Connection: close`, `Content-Length`, a small JSON body) to the first bytes they send,
+   * then are closed. Afterwards forwarding resumes. Returns at once (does not wait the window out).
+   */
+  readonly statusWindow: (options: StatusWindowOptions) => Effect.Effect<void>
+  /** Enter (options) or leave (undefined) the status mode by hand; cancels a pending `statusWindow` end. */
+  readonly setStatus: (options: StatusOptions | undefined) => Effect.Effect<void>
+  /** The same as `setStatus(undefined)`. */
+  readonly clearStatus: Effect.Effect<void>
+  /** Refuse new connections (reset them at once) while true, as if nothing listened. */
+  readonly setRefuse: (refuse: boolean) => Effect.Effect<void>
+}
+
+/** Bytes held per direction while paused before we stop reading from the source (TCP backpressure). */
+const HOLD_LIMIT = 4 * 1024 * 1024
+/** How long a status-answered socket may linger (waiting for the client's FIN) before we destroy it. */
+const STATUS_LINGER_MS = 1_000
+
+/** What one direction (src → dst) holds while paused. */
+interface Held {
+  chunks: Array<Buffer>
+  bytes: number
+  /** src sent FIN. */
+  ended: boolean
+  /** src closed: "clean" after FIN, "error" on RST/error. */
+  closed: "clean" | "error" | undefined
+}
+
+const emptyHeld = (): Held => ({ chunks: [], bytes: 0, ended: false, closed: undefined })
+
+/** Sockets being reset (a connecting socket is reset only once it connects). */
+const resetting = new WeakSet<net.Socket>()
+
+const isOpen = (socket: net.Socket): boolean => !socket.destroyed && !resetting.has(socket)
+
+const hardReset = (socket: net.Socket): void => {
+  if (!isOpen(socket)) return
+  resetting.add(socket)
+  try {
+    socket.resetAndDestroy()
+  } catch {
+    socket.destroy()
+  }
+}
+
+/** End our side, then destroy once the FIN is flushed (nobody is left to read from it). */
+const endThenDestroy = (socket: net.Socket): void => {
+  if (!isOpen(socket)) return
+  if (socket.writableFinished) {
+    socket.destroy()
+    return
+  }
+  socket.once("finish", () => socket.destroy())
+  if (!socket.writableEnded) socket.end()
+}
+
+const statusResponse = (options: StatusOptions): string => {
+  const body = JSON.stringify({
+    error: "upstream unavailable (fault proxy)",
+    status: options.status
+  })
+  const lines = [
+    `HTTP/1.1 ${options.status} ${STATUS_CODES[options.status] ?? "Unknown"}`,
+    "Content-Type: application/json",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    "Connection: close",
+    ...(options.retryAfterSeconds !== undefined ? [`Retry-After: ${options.retryAfterSeconds}`] : []),
+    "",
+    body
+  ]
+  return lines.join("\r\n")
+}
+
+export const make = (options: { readonly target: number }): Effect.Effect<FaultProxy, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    let target = options.target
+    let paused = false
+    let refuse = false
+    let status: StatusOptions | undefined
+    let statusTimer: ReturnType<typeof setTimeout> | undefined
+
+    /** Every socket we own (clients and upstreams), for cleanup. */
+    const sockets = new Set<net.Socket>()
+    /** Client sockets (for `connections`). */
+    const clients = new Set<net.Socket>()
+    /** Flushers of the held bytes of each live direction, run on resume. */
+    const flushers = new Set<() => void>()
+    /** Socket-level timers (status linger), cleared on close. */
+    const timers = new Set<ReturnType<typeof setTimeout>>()
+
+    const track = (socket: net.Socket, isClient: boolean) => {
+      sockets.add(socket)
+      if (isClient) clients.add(socket)
+      socket.setNoDelay(true)
+      // Errors are reported through `close(hadError)`; an unhandled 'error' would crash.
+      socket.on("error", () => {})
+      socket.once("close", () => {
+        sockets.delete(socket)
+        clients.delete(socket)
+      })
+    }
+
+    /** Forward src → dst with backpressure; while paused, hold data, FIN and close. */
+    const forward = (src: net.Socket, dst: net.Socket) => {
+      const held = emptyHeld()
+      let waitingDrain = false
+
+      const write = (chunk: Buffer) => {
+        if (!isOpen(dst) || dst.writableEnded) return
+        if (!dst.write(chunk) && !waitingDrain) {
+          waitingDrain = true
+          src.pause()
+          dst.once("drain", () => {
+            waitingDrain = false
+            if (!(paused && held.bytes >= HOLD_LIMIT)) src.resume()
+          })
+        }
+      }
+      const deliverEnd = () => {
+        if (isOpen(dst) && !dst.writableEnded) dst.end()
+      }
+      const deliverClose = (kind: "clean" | "error") => {
+        if (kind === "error") hardReset(dst)
+        else endThenDestroy(dst)
+      }
+
+      const flush = () => {
+        const chunks = held.chunks
+        const { ended, closed } = held
+        held.chunks = []
+        held.bytes = 0
+        held.ended = false
+        held.closed = undefined
+        for (const chunk of chunks) write(chunk)
+        if (ended) deliverEnd()
+        if (closed !== undefined) {
+          flushers.delete(flush)
+          deliverClose(closed)
+        } else if (!waitingDrain && isOpen(src) && src.isPaused()) {
+          src.resume()
+        }
+      }
+      flushers.add(flush)
+
+      src.on("data", (chunk: Buffer) => {
+        if (paused) {
+          held.chunks.push(chunk)
+          held.bytes += chunk.length
+          if (held.bytes >= HOLD_LIMIT) src.pause()
+          return
+        }
+        write(chunk)
+      })
+      src.once("end", () => {
+        if (paused) held.ended = true
+        else deliverEnd()
+      })
+      src.once("close", (hadError: boolean) => {
+        const kind = hadError ? "error" : "clean"
+        if (paused) {
+          held.closed = kind
+          return
+        }
+        flushers.delete(flush)
+        deliverClose(kind)
+      })
+    }
+
+    const link = (client: net.Socket, first: Buffer | undefined) => {
+      const upstream = net.connect({ host: "127.0.0.1", port: target, allowHalfOpen: true })
+      track(upstream, false)
+      forward(client, upstream)
+      forward(upstream, client)
+      if (first !== undefined) upstream.write(first)
+      if (client.isPaused()) client.resume()
+    }
+
+    const answerStatus = (client: net.Socket, answer: StatusOptions) => {
+      // Keep reading (and discarding) what the client still sends, so closing does not RST
+      // away our response; the client closes after reading `Connection: close`.
+      client.on("data", () => {})
+      client.once("end", () => client.destroy())
+      client.resume()
+      client.end(statusResponse(answer))
+      const timer = setTimeout(() => client.destroy(), STATUS_LINGER_MS)
+      timer.unref()
+      timers.add(timer)
+      client.once("close", () => {
+        clearTimeout(timer)
+        timers.delete(timer)
+      })
+    }
+
+    const onConnection = (client: net.Socket) => {
+      if (refuse) {
+        client.on("error", () => {})
+        hardReset(client)
+        return
+      }
+      track(client, true)
+      if (status === undefined) {
+        link(client, undefined)
+        return
+      }
+      // Status mode: decide at the first bytes (the window may have ended by then).
+      client.once("data", (first: Buffer) => {
+        client.pause()
+        if (status !== undefined) answerStatus(client, status)
+        else link(client, first)
+      })
+    }
+
+    const server = net.createServer({ allowHalfOpen: true }, onConnection)
+    server.on("error", () => {})
+
+    const listen = Effect.async<void, Error>((resume) => {
+      const onError = (error: Error) => resume(Effect.fail(error))
+      server.once("error", onError)
+      server.listen(0, "127.0.0.1", () => {
+        server.off("error", onError)
+        resume(Effect.void)
+      })
+    })
+
+    const clearStatusTimer = () => {
+      if (statusTimer !== undefined) clearTimeout(statusTimer)
+      statusTimer = undefined
+    }
+
+    const destroyAll = (how: (socket: net.Socket) => void) => {
+      for (const socket of [...sockets]) how(socket)
+    }
+
+    const release = Effect.async<void>((resume) => {
+      clearStatusTimer()
+      for (const timer of timers) clearTimeout(timer)
+      timers.clear()
+      flushers.clear()
+      paused = false
+      server.close(() => resume(Effect.void))
+      destroyAll((socket) => socket.destroy())
+    })
+
+    yield* Effect.acquireRelease(listen, () => release)
+
+    const address = server.address()
+    if (address === null || typeof address !== "object") {
+      return yield* Effect.fail(new Error("fault proxy: no listening address"))
+    }
+
+    const enterStatus = (options: StatusOptions) => {
+      status = { ...options }
+      destroyAll((socket) => socket.destroy())
+    }
+
+    const setStatus = (options: StatusOptions | undefined) =>
+      Effect.sync(() => {
+        clearStatusTimer()
+        if (options === undefined) status = undefined
+        else enterStatus(options)
+      })
+
+    const proxy: FaultProxy = {
+      port: address.port,
+      get target() {
+        return target
+      },
+      retarget: (port) =>
+        Effect.sync(() => {
+          target = port
+        }),
+      connections: Effect.sync(() => clients.size),
+      reset: Effect.sync(() => destroyAll(hardReset)),
+      pause: Effect.sync(() => {
+        paused = true
+      }),
+      resume: Effect.sync(() => {
+        paused = false
+        for (const flush of [...flushers]) flush()
+      }),
+      statusWindow: ({ durationMs, ...options }) =>
+        Effect.sync(() => {
+          clearStatusTimer()
+          enterStatus(options)
+          statusTimer = setTimeout(() => {
+            statusTimer = undefined
+            status = undefined
+          }, durationMs)
+          statusTimer.unref()
+        }),
+      setStatus,
+      clearStatus: setStatus(undefined),
+      setRefuse: (value) =>
+        Effect.sync(() => {
+          refuse = value
+        })
+    }
+    return proxy
+  })
