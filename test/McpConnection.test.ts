@@ -153,6 +153,26 @@ describe.each(kinds)("McpConnection over %s", (kind) => {
   )
 })
 
+describe("McpConnection over Streamable HTTP sessions", () => {
+  it.scopedLive("a 404 on the known session id re-initializes a new session and the call goes through", () =>
+    Effect.gen(function* () {
+      const log = tempLog()
+      const fx = yield* spawnFixture("http", { log })
+      const conn = yield* McpConnection.make({ name: "fixture", server: specFor("http", fx.port) })
+      yield* conn.awaitReady()
+      yield* conn.callTool("expire_sessions", {})
+      yield* Effect.sleep("100 millis")
+      // Not idempotent, yet safe to send again: a 404 proves the server never took it.
+      const result = yield* conn.callTool("count", { id: "after-expiry" })
+      expect(result.content).toEqual([{ type: "text", text: "1" }])
+      const state = yield* conn.state
+      expect(state._tag === "Ready" && state.generation).toBe(2)
+      expect(readLog(log).filter((l) => l === "count after-expiry")).toHaveLength(1)
+      expect(readLog(log).filter((l) => l.startsWith("initialize"))).toHaveLength(2)
+    })
+  )
+})
+
 describe("McpConnection lifecycle", () => {
   it.live("closing the scope reaps the stdio child and its group; state ends Closed", () =>
     Effect.gen(function* () {

@@ -6,7 +6,7 @@ import { build } from "esbuild"
 
 export default async function setup(): Promise<void> {
   await build({
-    entryPoints: ["test/fixtures/server.ts"],
+    entryPoints: ["scripts/fixture-server.ts"],
     bundle: true,
     platform: "node",
     format: "esm",

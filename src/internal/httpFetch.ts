@@ -21,6 +21,8 @@ export interface FetchHooks {
   readonly activity: () => void
   readonly lost: (cause: unknown) => void
   readonly retryAfter: (requestIds: ReadonlyArray<string | number>, ms: number) => void
+  /** The server answered these requests without taking them (429, 503, unknown session). */
+  readonly refused: (requestIds: ReadonlyArray<string | number>) => void
   readonly now: () => number
 }
 
@@ -97,12 +99,15 @@ export const makeTrackedFetch = (hooks: FetchHooks, base: FetchLike = fetch): Tr
     hooks.activity()
     const status = response.status
     if (status === 429 || status === 503) {
+      hooks.refused(requestIdsOf(init?.body))
       const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), hooks.now())
       if (retryAfterMs !== undefined) hooks.retryAfter(requestIdsOf(init?.body), retryAfterMs)
     }
     if (withSession && (status === 404 || status === 400)) {
       const text = await response.clone().text().catch(() => "")
       if (status === 404 || /session/i.test(text)) {
+        // Mark the requests first: reporting the loss closes the link, which settles them.
+        hooks.refused(requestIdsOf(init?.body))
         hooks.lost(new HttpStatusError(status, undefined, true, text.slice(0, 200) || response.statusText))
       }
     }

@@ -84,6 +84,12 @@ export class Link implements Transport {
           if (flight !== undefined) flight.retryAfterMs = ms
         }
       },
+      refused: (ids: ReadonlyArray<string | number>) => {
+        for (const id of ids) {
+          const flight = this.flights.get(id)
+          if (flight !== undefined) flight.phase = "refused"
+        }
+      },
       now: options.now
     }
     switch (spec.type) {

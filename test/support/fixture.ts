@@ -58,28 +58,41 @@ export interface Fixture {
   readonly resume: Effect.Effect<void>
 }
 
-const launch = (kind: NetKind, port: number, log: string | undefined): Promise<ChildProcess> =>
+interface LaunchOptions {
+  readonly args: ReadonlyArray<string>
+  readonly env?: Record<string, string>
+  /** Printed on stdout or stderr once the server listens. */
+  readonly ready: RegExp
+  readonly what: string
+}
+
+const launch = (options: LaunchOptions): Promise<ChildProcess> =>
   new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [FIXTURE, "--transport", kind, "--port", String(port), ...(log !== undefined ? ["--log", log] : [])], {
-      stdio: ["ignore", "pipe", "pipe"]
+    const child = spawn(process.execPath, [...options.args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...options.env }
     })
     let out = ""
-    let err = ""
     const timer = setTimeout(() => {
       child.kill("SIGKILL")
-      reject(new Error(`fixture ${kind} did not start: ${err}`))
+      reject(new Error(`${options.what} did not start: ${out}`))
     }, 15_000)
-    child.stdout?.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       out += chunk.toString()
-      if (out.includes("READY")) {
+      if (options.ready.test(out)) {
         clearTimeout(timer)
+        child.stdout?.removeListener("data", onData)
+        child.stderr?.removeListener("data", onData)
+        child.stdout?.resume()
+        child.stderr?.resume()
         resolvePromise(child)
       }
-    })
-    child.stderr?.on("data", (chunk: Buffer) => (err += chunk.toString()))
+    }
+    child.stdout?.on("data", onData)
+    child.stderr?.on("data", onData)
     child.once("exit", (code) => {
       clearTimeout(timer)
-      reject(new Error(`fixture ${kind} exited with ${code} before READY: ${err}`))
+      reject(new Error(`${options.what} exited with ${code} before it was ready: ${out}`))
     })
   })
 
@@ -93,12 +106,34 @@ export const spawnFixture = (
   kind: NetKind,
   options: { readonly port?: number; readonly log?: string } = {}
 ): Effect.Effect<Fixture, Error, Scope.Scope> =>
+  spawnServer((port) => ({
+    what: `fixture ${kind}`,
+    args: [FIXTURE, "--transport", kind, "--port", String(port), ...(options.log !== undefined ? ["--log", options.log] : [])],
+    ready: /READY/
+  }), options.port)
+
+/** The reference server `@modelcontextprotocol/server-everything` (stdio or Streamable HTTP). */
+export const EVERYTHING = resolve("node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+
+export const spawnEverythingHttp = (port?: number): Effect.Effect<Fixture, Error, Scope.Scope> =>
+  spawnServer((p) => ({
+    what: "server-everything",
+    args: [EVERYTHING, "streamableHttp"],
+    env: { PORT: String(p) },
+    ready: /listening on port/
+  }), port)
+
+/** Spawns a server process on a port; restartable on the same port; killed with the scope. */
+export const spawnServer = (
+  make: (port: number) => LaunchOptions,
+  fixedPort?: number
+): Effect.Effect<Fixture, Error, Scope.Scope> =>
   Effect.gen(function* () {
-    const port = options.port ?? (yield* freePort)
+    const port = fixedPort ?? (yield* freePort)
     let child: ChildProcess | undefined
     const start = Effect.tryPromise({
       try: async () => {
-        child = await launch(kind, port, options.log)
+        child = await launch(make(port))
       },
       catch: (e) => (e instanceof Error ? e : new Error(String(e)))
     })
