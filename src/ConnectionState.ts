@@ -43,6 +43,7 @@ export type ConnectionState = Data.TaggedEnum<{
   /** Gave up (schedule exhausted or a permanent error). Calls fail fast until `retryAt`. */
   Failed: { readonly lastError: TetherError; readonly since: number; readonly retryAt: number }
   /** The connection's scope closed. */
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- a case without fields, as Data.TaggedEnum spells it
   Closed: {}
 }>
 
@@ -70,7 +71,8 @@ export const describe = (state: ConnectionState): string =>
   ConnectionState.$match(state, {
     Connecting: ({ attempt }) => `Connecting (attempt ${attempt})`,
     Ready: ({ generation, server }) => `Ready (${server.name} ${server.version}, session ${generation})`,
-    Reconnecting: ({ attempt, lastError }) => `Reconnecting (attempt ${attempt}, after ${lastError._tag}: ${lastError.message})`,
+    Reconnecting: ({ attempt, lastError }) =>
+      `Reconnecting (attempt ${attempt}, after ${lastError._tag}: ${lastError.message})`,
     Failed: ({ lastError }) => `Failed (${lastError._tag}: ${lastError.message})`,
     Closed: () => "Closed"
   })

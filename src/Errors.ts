@@ -42,7 +42,14 @@ export class ConnectFailed extends Schema.TaggedError<ConnectFailed>()("ConnectF
  */
 export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("ConnectionLost", {
   ...base,
-  reason: Schema.Literal("Closed", "Reset", "ChildExited", "StreamAborted", "WebSocketClosed", "NotConnected"),
+  reason: Schema.Literal(
+    "Closed",
+    "Reset",
+    "ChildExited",
+    "StreamAborted",
+    "WebSocketClosed",
+    "NotConnected"
+  ),
   code: Schema.optional(Schema.Union(Schema.String, Schema.Number))
 }) {}
 

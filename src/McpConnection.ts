@@ -89,6 +89,11 @@ export interface CallOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** Overrides what is known about the tool: `true` allows a retry after the call was written. */
   readonly idempotent?: boolean | undefined
+  /**
+   * Fails the call with `RequestTimeout` when no progress (and no answer) arrived for this
+   * long. Each progress notification pushes it back; the total `timeout` never moves.
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
   /** Receives `notifications/progress` for this call. */
   readonly onProgress?: ((progress: Progress) => void) | undefined
 }
@@ -145,7 +150,9 @@ export interface McpConnection {
   ) => Effect.Effect<CallToolResult, CallError>
   readonly listTools: (options?: CallOptions) => Effect.Effect<ReadonlyArray<Tool>, CallError>
   readonly listResources: (options?: CallOptions) => Effect.Effect<ReadonlyArray<Resource>, CallError>
-  readonly listResourceTemplates: (options?: CallOptions) => Effect.Effect<ReadonlyArray<ResourceTemplate>, CallError>
+  readonly listResourceTemplates: (
+    options?: CallOptions
+  ) => Effect.Effect<ReadonlyArray<ResourceTemplate>, CallError>
   readonly readResource: (uri: string, options?: CallOptions) => Effect.Effect<ReadResourceResult, CallError>
   readonly listPrompts: (options?: CallOptions) => Effect.Effect<ReadonlyArray<Prompt>, CallError>
   readonly getPrompt: (
@@ -168,9 +175,8 @@ export interface McpConnection {
  * @since 0.1.0
  * @category tags
  */
-export const McpConnection: Context.Tag<McpConnection, McpConnection> = Context.GenericTag<McpConnection>(
-  "tether/McpConnection"
-)
+export const McpConnection: Context.Tag<McpConnection, McpConnection> =
+  Context.GenericTag<McpConnection>("tether/McpConnection")
 
 /**
  * @since 0.1.0
@@ -199,8 +205,9 @@ export declare namespace McpConnection {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: McpConnection.Options): Effect.Effect<McpConnection, Errors.InvalidConfig, Scope.Scope> =>
-  internal.make(options)
+export const make = (
+  options: McpConnection.Options
+): Effect.Effect<McpConnection, Errors.InvalidConfig, Scope.Scope> => internal.make(options)
 
 /**
  * A layer providing one connection.

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Either, Option, ParseResult, Schedule, Schema } from "effect"
+import { Duration, type Either, Option, ParseResult, Schedule, Schema } from "effect"
 import type { InvalidConfig } from "./Errors.js"
 import { decodeOrInvalid } from "./internal/schemaIssues.js"
 
@@ -17,7 +17,11 @@ const DurationString = Schema.transformOrFail(Schema.String, Schema.Number, {
     Option.match(Duration.decodeUnknown(s.trim()), {
       onNone: () =>
         ParseResult.fail(
-          new ParseResult.Type(ast, s, `${JSON.stringify(s)} is not a duration; use milliseconds or e.g. "5 seconds"`)
+          new ParseResult.Type(
+            ast,
+            s,
+            `${JSON.stringify(s)} is not a duration; use milliseconds or e.g. "5 seconds"`
+          )
         ),
       onSome: (d) => ParseResult.succeed(Duration.toMillis(d))
     }),
@@ -57,14 +61,16 @@ export const Reconnect = Schema.Struct({
     Schema.Number.pipe(Schema.filter((n) => n >= 1 || `factor must be ≥ 1, got ${n}`)),
     1.5
   ),
-  maxDelay: withDefault(Millis, 5_000),
+  maxDelay: withDefault(Millis, 2_000),
   jitter: withDefault(
-    Schema.Number.pipe(Schema.filter((n) => (n >= 0 && n <= 1) || `jitter must be between 0 and 1, got ${n}`)),
+    Schema.Number.pipe(
+      Schema.filter((n) => (n >= 0 && n <= 1) || `jitter must be between 0 and 1, got ${n}`)
+    ),
     0.2
   ),
   maxAttempts: withDefault(Schema.NullOr(Count(0)), null),
   maxElapsed: withDefault(Schema.NullOr(Millis), 300_000),
-  resetAfter: withDefault(Millis, 30_000)
+  resetAfter: withDefault(Millis, 5_000)
 })
 
 /**
@@ -136,7 +142,9 @@ export type Policy = typeof Policy.Type
  * @category models
  */
 export type PolicyInput = {
-  readonly [K in keyof Policy]?: Policy[K] extends object ? { readonly [J in keyof Policy[K]]?: Policy[K][J] } : Policy[K]
+  readonly [K in keyof Policy]?: Policy[K] extends object
+    ? { readonly [J in keyof Policy[K]]?: Policy[K][J] }
+    : Policy[K]
 }
 
 /**
@@ -162,7 +170,9 @@ export const decode = (input: unknown, path = "resilience"): Either.Either<Polic
  * @since 0.1.0
  * @category constructors
  */
-export const merge = (...inputs: ReadonlyArray<PolicyInput | undefined>): Either.Either<Policy, InvalidConfig> => {
+export const merge = (
+  ...inputs: ReadonlyArray<PolicyInput | undefined>
+): Either.Either<Policy, InvalidConfig> => {
   const merged: Record<string, unknown> = {}
   for (const input of inputs) {
     if (input === undefined) continue
@@ -190,10 +200,14 @@ export const merge = (...inputs: ReadonlyArray<PolicyInput | undefined>): Either
  * @since 0.1.0
  * @category schedules
  */
-export const reconnectSchedule = (policy: Policy["reconnect"]): Schedule.Schedule<Duration.Duration, unknown> => {
+export const reconnectSchedule = (
+  policy: Policy["reconnect"]
+): Schedule.Schedule<Duration.Duration, unknown> => {
   const { factor, initialDelay, jitter, maxAttempts, maxDelay, maxElapsed } = policy
   const backoff = Schedule.forever.pipe(
-    Schedule.addDelay((n) => Duration.millis(n === 0 ? 0 : Math.min(maxDelay, initialDelay * factor ** (n - 1))))
+    Schedule.addDelay((n) =>
+      Duration.millis(n === 0 ? 0 : Math.min(maxDelay, initialDelay * factor ** (n - 1)))
+    )
   )
   // Jitter only shortens a delay ([1 - jitter, 1] × d): the cap stays a real cap, and
   // clients that reach the cap together still spread out.

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Redacted, Schema } from "effect"
+import { type Effect, Either, Redacted, Schema } from "effect"
 import { InvalidConfig } from "./Errors.js"
 import { decodeOrInvalid } from "./internal/schemaIssues.js"
 
@@ -16,10 +16,10 @@ import { decodeOrInvalid } from "./internal/schemaIssues.js"
  * @since 0.1.0
  * @category schemas
  */
-export const Secret: Schema.Schema<Redacted.Redacted<string>, string | Redacted.Redacted<string>> = Schema.Union(
-  Schema.Redacted(Schema.String),
-  Schema.RedactedFromSelf(Schema.String)
-)
+export const Secret: Schema.Schema<
+  Redacted.Redacted<string>,
+  string | Redacted.Redacted<string>
+> = Schema.Union(Schema.Redacted(Schema.String), Schema.RedactedFromSelf(Schema.String))
 
 const urlWithProtocols = (protocols: ReadonlyArray<string>, what: string) =>
   Schema.String.pipe(
@@ -165,10 +165,18 @@ export const decodeEither = (
         ? `${path}: expected an object with a "type" field, got ${input === null ? "null" : typeof input}`
         : `${path}.type: unknown transport type ${JSON.stringify(type)}; expected one of ${knownTypes.join(", ")}`
     return Either.left(
-      new InvalidConfig({ server: options?.server, path, issues: [issue], message: `invalid server spec:\n  - ${issue}` })
+      new InvalidConfig({
+        server: options?.server,
+        path,
+        issues: [issue],
+        message: `invalid server spec:\n  - ${issue}`
+      })
     )
   }
-  const schema: Schema.Schema<ServerSpec, Encoded> = byType[known] as unknown as Schema.Schema<ServerSpec, Encoded>
+  const schema: Schema.Schema<ServerSpec, Encoded> = byType[known] as unknown as Schema.Schema<
+    ServerSpec,
+    Encoded
+  >
   return decodeOrInvalid(schema, input, { what: "server spec", path, server: options?.server })
 }
 

@@ -67,8 +67,11 @@ abstract class Base implements Transport {
 
   send(message: JSONRPCMessage): Promise<void> {
     const socket = this.socket
-    if (socket === undefined || socket.readyState !== WS.OPEN) return Promise.reject(new Error("Not connected"))
-    return new Promise((resolve, reject) => socket.send(JSON.stringify(message), (e) => (e ? reject(e) : resolve())))
+    if (socket === undefined || socket.readyState !== WS.OPEN)
+      return Promise.reject(new Error("Not connected"))
+    return new Promise((resolve, reject) =>
+      socket.send(JSON.stringify(message), (e) => (e ? reject(e) : resolve()))
+    )
   }
 
   /** Graceful close (1000), falling back to terminate if the peer does not answer. */
@@ -124,7 +127,10 @@ abstract class Base implements Transport {
 export class WebSocketClientTransport extends Base {
   constructor(
     private readonly url: URL,
-    private readonly options: { readonly headers?: Record<string, string>; readonly openTimeoutMs?: number } = {}
+    private readonly options: {
+      readonly headers?: Record<string, string>
+      readonly openTimeoutMs?: number
+    } = {}
   ) {
     super()
   }

@@ -396,6 +396,27 @@ describe("FaultProxy", () => {
   )
 
   it.scopedLive(
+    "an upstream that is down resets the client connection",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* httpServer(hello)
+        const dead = yield* netServer(() => {}).pipe(
+          Effect.map(({ server }) => portOf(server)),
+          Effect.scoped // listened once, then closed: nothing listens there now
+        )
+        const proxy = yield* FaultProxy.make({ target: dead })
+        const failed = yield* Effect.either(get(proxy.port, "/down"))
+        expect(Either.isLeft(failed)).toBe(true)
+        if (Either.isLeft(failed)) expect(failed.left.message).toMatch(/fetch failed/)
+        expect(yield* eventually(proxy.connections, (n) => n === 0)).toBe(0)
+
+        yield* proxy.retarget(portOf(server))
+        expect((yield* get(proxy.port, "/up")).body).toBe("hello /up")
+      }),
+    TEST_TIMEOUT
+  )
+
+  it.scopedLive(
     "connections counts open client connections",
     () =>
       Effect.gen(function* () {

@@ -1,8 +1,24 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import * as McpConnection from "../src/McpConnection.js"
-import { elapsedSince, myFixtureChildren, recordTransitions, signal, stdioChild, waitForState, waitForTag } from "./support/conn.js"
-import { type Fixture, type NetKind, readLog, specFor, spawnFixture, stdioSpec, tempLog } from "./support/fixture.js"
+import {
+  elapsedSince,
+  myFixtureChildren,
+  recordTransitions,
+  signal,
+  stdioChild,
+  waitForState,
+  waitForTag
+} from "./support/conn.js"
+import {
+  type Fixture,
+  type NetKind,
+  readLog,
+  specFor,
+  spawnFixture,
+  stdioSpec,
+  tempLog
+} from "./support/fixture.js"
 
 type Kind = "stdio" | NetKind
 
@@ -25,7 +41,11 @@ const harness = (kind: Kind, resilience: McpConnection.McpConnection.Options["re
     const log = tempLog()
     const options = { heartbeat: HEARTBEAT, ...resilience }
     if (kind === "stdio") {
-      const conn = yield* McpConnection.make({ name: "fixture", server: stdioSpec({ log }), resilience: options })
+      const conn = yield* McpConnection.make({
+        name: "fixture",
+        server: stdioSpec({ log }),
+        resilience: options
+      })
       yield* conn.awaitReady()
       let paused: number | undefined
       const kill = Effect.flatMap(stdioChild, (pid) => signal(pid, "SIGKILL"))
@@ -43,13 +63,19 @@ const harness = (kind: Kind, resilience: McpConnection.McpConnection.Options["re
       } satisfies Harness
     }
     const fx: Fixture = yield* spawnFixture(kind, { log })
-    const conn = yield* McpConnection.make({ name: "fixture", server: specFor(kind, fx.port), resilience: options })
+    const conn = yield* McpConnection.make({
+      name: "fixture",
+      server: specFor(kind, fx.port),
+      resilience: options
+    })
     yield* conn.awaitReady()
     return {
       conn,
       log,
       kill: fx.kill("SIGKILL"),
-      killAndRestart: fx.kill("SIGKILL").pipe(Effect.zipRight(Effect.sleep("300 millis")), Effect.zipRight(fx.start)),
+      killAndRestart: fx
+        .kill("SIGKILL")
+        .pipe(Effect.zipRight(Effect.sleep("300 millis")), Effect.zipRight(fx.start)),
       restart: fx.start,
       pause: fx.pause,
       resume: fx.resume
@@ -99,22 +125,24 @@ describe.each(kinds)("McpConnection over %s", (kind) => {
     })
   )
 
-  it.scopedLive("SIGSTOP is detected by the heartbeat within interval + timeout × misses; SIGCONT recovers", () =>
-    Effect.gen(function* () {
-      const h = yield* harness(kind)
-      yield* Effect.sleep("50 millis")
-      const start = performance.now()
-      yield* h.pause
-      const left = yield* waitForState(h.conn, (s) => s._tag !== "Ready", "10 seconds")
-      const detectedMs = elapsedSince(start)
-      expect(left._tag).toBe("Reconnecting")
-      expect(left._tag === "Reconnecting" && left.lastError._tag).toBe("HeartbeatMissed")
-      // Bound plus scheduling slack for a loaded 2-core machine.
-      expect(detectedMs).toBeLessThan(DETECT_BOUND_MS + 400)
-      yield* h.resume
-      const result = yield* h.conn.callTool("echo", { text: "resumed" }, { timeout: "15 seconds" })
-      expect(result.content).toEqual([{ type: "text", text: "resumed" }])
-    })
+  it.scopedLive(
+    "SIGSTOP is detected by the heartbeat within interval + timeout × misses; SIGCONT recovers",
+    () =>
+      Effect.gen(function* () {
+        const h = yield* harness(kind)
+        yield* Effect.sleep("50 millis")
+        const start = performance.now()
+        yield* h.pause
+        const left = yield* waitForState(h.conn, (s) => s._tag !== "Ready", "10 seconds")
+        const detectedMs = elapsedSince(start)
+        expect(left._tag).toBe("Reconnecting")
+        expect(left._tag === "Reconnecting" && left.lastError._tag).toBe("HeartbeatMissed")
+        // Bound plus scheduling slack for a loaded 2-core machine.
+        expect(detectedMs).toBeLessThan(DETECT_BOUND_MS + 400)
+        yield* h.resume
+        const result = yield* h.conn.callTool("echo", { text: "resumed" }, { timeout: "15 seconds" })
+        expect(result.content).toEqual([{ type: "text", text: "resumed" }])
+      })
   )
 
   it.scopedLive("a call in flight when the server dies settles within 1 s", () =>
@@ -123,7 +151,9 @@ describe.each(kinds)("McpConnection over %s", (kind) => {
       // `slow` is read-only, so with no retries left it surfaces the link error itself.
       const slow = yield* Effect.fork(Effect.either(h.conn.callTool("slow", { ms: 10_000 })))
       // `count` is not idempotent: after the link dies its outcome is unknown.
-      const count = yield* Effect.fork(Effect.either(h.conn.callTool("count", { id: "inflight-1", holdMs: 10_000 })))
+      const count = yield* Effect.fork(
+        Effect.either(h.conn.callTool("count", { id: "inflight-1", holdMs: 10_000 }))
+      )
       yield* Effect.sleep("300 millis")
       const start = performance.now()
       yield* h.kill
@@ -249,7 +279,9 @@ describe("McpConnection lifecycle", () => {
 describe("McpConnection bad specs", () => {
   it.scoped("unknown transport type → InvalidConfig naming it", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.flip(McpConnection.make({ name: "x", server: { type: "carrier-pigeon" } as never }))
+      const error = yield* Effect.flip(
+        McpConnection.make({ name: "x", server: { type: "carrier-pigeon" } as never })
+      )
       expect(error._tag).toBe("InvalidConfig")
       expect(error.message).toContain('unknown transport type "carrier-pigeon"')
     })
@@ -265,10 +297,14 @@ describe("McpConnection bad specs", () => {
 
   it.scoped("malformed URL → InvalidConfig with the URL", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.flip(McpConnection.make({ name: "x", server: { type: "http", url: "not a url" } }))
+      const error = yield* Effect.flip(
+        McpConnection.make({ name: "x", server: { type: "http", url: "not a url" } })
+      )
       expect(error._tag).toBe("InvalidConfig")
       expect(error.message).toContain('malformed URL "not a url"')
-      const wrong = yield* Effect.flip(McpConnection.make({ name: "x", server: { type: "websocket", url: "http://127.0.0.1:1/" } }))
+      const wrong = yield* Effect.flip(
+        McpConnection.make({ name: "x", server: { type: "websocket", url: "http://127.0.0.1:1/" } })
+      )
       expect(wrong.message).toContain("needs ws: or wss:")
     })
   )
@@ -276,7 +312,11 @@ describe("McpConnection bad specs", () => {
   it.scoped("a negative delay in the policy → InvalidConfig naming the path", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
-        McpConnection.make({ name: "x", server: stdioSpec(), resilience: { reconnect: { initialDelay: -5 } } })
+        McpConnection.make({
+          name: "x",
+          server: stdioSpec(),
+          resilience: { reconnect: { initialDelay: -5 } }
+        })
       )
       expect(error._tag).toBe("InvalidConfig")
       expect(error.message).toContain("resilience.reconnect.initialDelay")
@@ -286,7 +326,10 @@ describe("McpConnection bad specs", () => {
   it.live("command not found → SpawnFailed at once, no retry loop", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const conn = yield* McpConnection.make({ name: "ghost", server: { type: "stdio", command: "tether-no-such-command-xyz" } })
+        const conn = yield* McpConnection.make({
+          name: "ghost",
+          server: { type: "stdio", command: "tether-no-such-command-xyz" }
+        })
         const state = yield* waitForTag(conn, "Failed", "5 seconds")
         expect(state._tag === "Failed" && state.lastError._tag).toBe("SpawnFailed")
         expect(state._tag === "Failed" && state.lastError.message).toContain("command not found")
@@ -297,6 +340,3 @@ describe("McpConnection bad specs", () => {
     )
   )
 })
-
-
-

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Either, Fiber, ScheduleDecision, ScheduleIntervals, TestClock } from "effect"
+import {
+  Clock,
+  Duration,
+  Effect,
+  Either,
+  Fiber,
+  ScheduleDecision,
+  ScheduleIntervals,
+  TestClock
+} from "effect"
 import * as McpConnection from "../src/McpConnection.js"
 import * as Resilience from "../src/Resilience.js"
 import { waitForState } from "./support/conn.js"
@@ -30,7 +39,14 @@ describe("Resilience.reconnectSchedule", () => {
   it.effect("first retry immediate, then exponential by factor, capped, bounded by maxAttempts", () =>
     Effect.gen(function* () {
       const { reconnect } = policyOf({
-        reconnect: { initialDelay: 1000, factor: 2, maxDelay: 5000, jitter: 0, maxAttempts: 6, maxElapsed: null }
+        reconnect: {
+          initialDelay: 1000,
+          factor: 2,
+          maxDelay: 5000,
+          jitter: 0,
+          maxAttempts: 6,
+          maxElapsed: null
+        }
       })
       expect(yield* delaysOf(reconnect, 20)).toEqual([0, 1000, 2000, 4000, 5000, 5000])
     })
@@ -39,7 +55,14 @@ describe("Resilience.reconnectSchedule", () => {
   it.effect("maxElapsed bounds the total time spent retrying", () =>
     Effect.gen(function* () {
       const { reconnect } = policyOf({
-        reconnect: { initialDelay: 1000, factor: 2, maxDelay: 5000, jitter: 0, maxAttempts: null, maxElapsed: 10_000 }
+        reconnect: {
+          initialDelay: 1000,
+          factor: 2,
+          maxDelay: 5000,
+          jitter: 0,
+          maxAttempts: null,
+          maxElapsed: 10_000
+        }
       })
       const delays = yield* delaysOf(reconnect, 50)
       // 0 + 1000 + 2000 + 4000 = 7000 elapsed; the next step at 12000 > 10000 is refused.
@@ -51,7 +74,14 @@ describe("Resilience.reconnectSchedule", () => {
   it.effect("jitter only shortens a delay, within [1 - jitter, 1] of it", () =>
     Effect.gen(function* () {
       const { reconnect } = policyOf({
-        reconnect: { initialDelay: 1000, factor: 2, maxDelay: 8000, jitter: 0.5, maxAttempts: 40, maxElapsed: null }
+        reconnect: {
+          initialDelay: 1000,
+          factor: 2,
+          maxDelay: 8000,
+          jitter: 0.5,
+          maxAttempts: 40,
+          maxElapsed: null
+        }
       })
       const delays = yield* delaysOf(reconnect, 40)
       const nominal = (n: number) => (n === 0 ? 0 : Math.min(8000, 1000 * 2 ** (n - 1)))
@@ -67,7 +97,15 @@ describe("Resilience.reconnectSchedule", () => {
   it.effect("is not reset by elapsed time alone: a long outage keeps its bounds", () =>
     Effect.gen(function* () {
       const { reconnect } = policyOf({
-        reconnect: { initialDelay: 1000, factor: 2, maxDelay: 5000, jitter: 0, maxAttempts: 4, maxElapsed: null, resetAfter: 3000 }
+        reconnect: {
+          initialDelay: 1000,
+          factor: 2,
+          maxDelay: 5000,
+          jitter: 0,
+          maxAttempts: 4,
+          maxElapsed: null,
+          resetAfter: 3000
+        }
       })
       // Failures 2 minutes apart still count towards maxAttempts (Effect's resetAfter would not).
       expect(yield* delaysOf(reconnect, 10, 120_000)).toEqual([0, 1000, 2000, 4000])
@@ -109,44 +147,62 @@ describe("Resilience.Policy", () => {
 })
 
 describe("McpConnection supervisor on TestClock", () => {
-  it.scoped("waits exactly the policy's delays between attempts, then Failed; the breaker then fails fast until the cooldown", () =>
-    Effect.gen(function* () {
-      const port = yield* freePort
-      const conn = yield* McpConnection.make({
-        name: "down",
-        server: { type: "http", url: `http://127.0.0.1:${port}/mcp` },
-        resilience: {
-          reconnect: { initialDelay: 1000, factor: 2, maxDelay: 5000, jitter: 0, maxAttempts: 5, maxElapsed: null },
-          heartbeat: { enabled: false },
-          breaker: { cooldown: 30_000 }
+  it.scoped(
+    "waits exactly the policy's delays between attempts, then Failed; the breaker then fails fast until the cooldown",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* freePort
+        const conn = yield* McpConnection.make({
+          name: "down",
+          server: { type: "http", url: `http://127.0.0.1:${port}/mcp` },
+          resilience: {
+            reconnect: {
+              initialDelay: 1000,
+              factor: 2,
+              maxDelay: 5000,
+              jitter: 0,
+              maxAttempts: 5,
+              maxElapsed: null
+            },
+            heartbeat: { enabled: false },
+            breaker: { cooldown: 30_000 }
+          }
+        })
+        const waited: Array<number> = []
+        for (let attempt = 2; attempt <= 6; attempt++) {
+          const state = yield* waitForState(conn, (s) => s._tag === "Reconnecting" && s.attempt === attempt)
+          const now = yield* Clock.currentTimeMillis
+          if (state._tag !== "Reconnecting") throw new Error("unreachable")
+          expect(state.lastError._tag).toBe("ConnectFailed")
+          waited.push(state.nextRetryAt - now)
+          yield* TestClock.adjust(Duration.millis(state.nextRetryAt - now))
         }
+        expect(waited).toEqual([0, 1000, 2000, 4000, 5000])
+        const failed = yield* waitForState(conn, (s) => s._tag === "Failed")
+        expect(failed._tag === "Failed" && failed.lastError._tag).toBe("ConnectFailed")
+        expect((yield* conn.stats).connectAttempts).toBe(6)
+
+        // Circuit open: a call fails at once, without a new attempt.
+        const fast = yield* Effect.flip(conn.callTool("echo", { text: "x" }))
+        expect(fast._tag).toBe("ServerUnavailable")
+        expect((yield* conn.stats).connectAttempts).toBe(6)
+
+        // Cooldown over: the next call is the probe. One attempt ("half-open") decides, and
+        // a failed probe opens the circuit again for another cooldown.
+        yield* TestClock.adjust("30 seconds")
+        const probeAt = yield* Clock.currentTimeMillis
+        const probe = yield* Effect.flip(conn.callTool("echo", { text: "x" }, { timeout: "1 hour" }))
+        expect(probe._tag).toBe("ServerUnavailable")
+        expect((yield* conn.stats).connectAttempts).toBe(7)
+        const reopened = yield* conn.state
+        expect(reopened._tag === "Failed" && reopened.since).toBe(probeAt)
+        expect(reopened._tag === "Failed" && reopened.retryAt).toBe(probeAt + 30_000)
+
+        // A manual reconnect runs the whole schedule again.
+        yield* conn.reconnect
+        yield* waitForState(conn, (s) => s._tag === "Reconnecting" && s.attempt === 2)
+        expect((yield* conn.stats).connectAttempts).toBeGreaterThanOrEqual(8)
       })
-      const waited: Array<number> = []
-      for (let attempt = 2; attempt <= 6; attempt++) {
-        const state = yield* waitForState(conn, (s) => s._tag === "Reconnecting" && s.attempt === attempt)
-        const now = yield* Clock.currentTimeMillis
-        if (state._tag !== "Reconnecting") throw new Error("unreachable")
-        expect(state.lastError._tag).toBe("ConnectFailed")
-        waited.push(state.nextRetryAt - now)
-        yield* TestClock.adjust(Duration.millis(state.nextRetryAt - now))
-      }
-      expect(waited).toEqual([0, 1000, 2000, 4000, 5000])
-      const failed = yield* waitForState(conn, (s) => s._tag === "Failed")
-      expect(failed._tag === "Failed" && failed.lastError._tag).toBe("ConnectFailed")
-      expect((yield* conn.stats).connectAttempts).toBe(6)
-
-      // Circuit open: a call fails at once, without a new attempt.
-      const fast = yield* Effect.flip(conn.callTool("echo", { text: "x" }))
-      expect(fast._tag).toBe("ServerUnavailable")
-      expect((yield* conn.stats).connectAttempts).toBe(6)
-
-      // Cooldown over: the next call is the probe that starts connecting again.
-      yield* TestClock.adjust("30 seconds")
-      const probe = yield* Effect.fork(conn.callTool("echo", { text: "x" }, { timeout: "1 hour" }))
-      yield* waitForState(conn, (s) => s._tag === "Reconnecting" && s.attempt === 2)
-      expect((yield* conn.stats).connectAttempts).toBeGreaterThanOrEqual(7)
-      yield* Fiber.interrupt(probe)
-    })
   )
 
   it.scoped("backs off on quick successive losses and starts over after a stable period (resetAfter)", () =>

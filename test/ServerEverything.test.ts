@@ -48,23 +48,25 @@ describe("server-everything", () => {
     })
   )
 
-  it.scopedLive("over Streamable HTTP: killed and restarted on the same port, reconnects with a new session", () =>
-    Effect.gen(function* () {
-      const server = yield* spawnEverythingHttp()
-      const conn = yield* McpConnection.make({
-        name: "everything",
-        server: { type: "http", url: `http://127.0.0.1:${server.port}/mcp` }
+  it.scopedLive(
+    "over Streamable HTTP: killed and restarted on the same port, reconnects with a new session",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* spawnEverythingHttp()
+        const conn = yield* McpConnection.make({
+          name: "everything",
+          server: { type: "http", url: `http://127.0.0.1:${server.port}/mcp` }
+        })
+        yield* conn.awaitReady({ timeout: "20 seconds" })
+        const transitions = yield* recordTransitions(conn)
+        expect(echoText(yield* conn.callTool("echo", { message: "one" }))).toContain("one")
+        yield* server.kill("SIGKILL")
+        yield* server.start
+        const result = yield* conn.callTool("echo", { message: "two" }, { timeout: "20 seconds" })
+        expect(echoText(result)).toContain("two")
+        const state = yield* conn.state
+        expect(state._tag === "Ready" && state.generation).toBeGreaterThanOrEqual(2)
+        expect(yield* transitions.tags).toContain("Reconnecting")
       })
-      yield* conn.awaitReady({ timeout: "20 seconds" })
-      const transitions = yield* recordTransitions(conn)
-      expect(echoText(yield* conn.callTool("echo", { message: "one" }))).toContain("one")
-      yield* server.kill("SIGKILL")
-      yield* server.start
-      const result = yield* conn.callTool("echo", { message: "two" }, { timeout: "20 seconds" })
-      expect(echoText(result)).toContain("two")
-      const state = yield* conn.state
-      expect(state._tag === "Ready" && state.generation).toBeGreaterThanOrEqual(2)
-      expect(yield* transitions.tags).toContain("Reconnecting")
-    })
   )
 })

@@ -117,7 +117,11 @@ const fromCode = (code: string, message: string, server: string | undefined): Cl
 export const classify = (cause: unknown, context?: ClassifyContext): Classified => {
   const server = context?.server
   const hasSession = context?.hasSession ?? false
-  if (Predicate.hasProperty(cause, "_tag") && Predicate.isString(cause._tag) && classifiedTags.has(cause._tag)) {
+  if (
+    Predicate.hasProperty(cause, "_tag") &&
+    Predicate.isString(cause._tag) &&
+    classifiedTags.has(cause._tag)
+  ) {
     return cause as Classified
   }
   if (Cause.isTimeoutException(cause)) {
@@ -132,14 +136,25 @@ export const classify = (cause: unknown, context?: ClassifyContext): Classified 
     })
   }
   if (cause instanceof SpawnError) {
-    return new Errors.SpawnFailed({ server, message: cause.message, command: cause.command, code: cause.code })
+    return new Errors.SpawnFailed({
+      server,
+      message: cause.message,
+      command: cause.command,
+      code: cause.code
+    })
   }
   if (cause instanceof WebSocketClosedError) {
     if (cause.code === 1008 || cause.code === 4401 || cause.code === 4403) {
       return new Errors.Unauthorized({ server, message: cause.message })
     }
-    if (cause.code === 1013) return new Errors.HttpUnavailable({ server, message: cause.message, status: 503 })
-    return new Errors.ConnectionLost({ server, message: cause.message, reason: "WebSocketClosed", code: cause.code })
+    if (cause.code === 1013)
+      return new Errors.HttpUnavailable({ server, message: cause.message, status: 503 })
+    return new Errors.ConnectionLost({
+      server,
+      message: cause.message,
+      reason: "WebSocketClosed",
+      code: cause.code
+    })
   }
   if (cause instanceof WebSocketHandshakeError) {
     return fromStatus(cause.status, cause.message, false, server, cause.retryAfterMs)
@@ -155,7 +170,8 @@ export const classify = (cause: unknown, context?: ClassifyContext): Classified 
   if (cause instanceof SseError) {
     if (typeof cause.code === "number") return fromStatus(cause.code, cause.message, hasSession, server)
     // The eventsource package keeps only the text of the fetch failure.
-    const code = findCode(cause.event) ?? findCode(cause) ?? /\b(E[A-Z]{3,}|UND_ERR_[A-Z_]+)\b/.exec(cause.message)?.[1]
+    const code =
+      findCode(cause.event) ?? findCode(cause) ?? /\b(E[A-Z]{3,}|UND_ERR_[A-Z_]+)\b/.exec(cause.message)?.[1]
     const byCode = code !== undefined ? fromCode(code, cause.message, server) : undefined
     return byCode ?? new Errors.ConnectionLost({ server, message: cause.message, reason: "StreamAborted" })
   }
@@ -171,7 +187,9 @@ export const classify = (cause: unknown, context?: ClassifyContext): Classified 
     }
     return new Errors.ProtocolError({ server, message: cause.message, code: cause.code, data: cause.data })
   }
-  if (Predicate.isError(cause) && cause.name === "ZodError") {
+  // zod's classic `parse` throws `ZodError`; the SDK validates replies with zod/v4-mini's
+  // `safeParse`, whose errors are `$ZodError` (same shape, different name).
+  if (Predicate.isError(cause) && (cause.name === "ZodError" || cause.name === "$ZodError")) {
     return new Errors.InvalidResponse({ server, message: `invalid reply from server: ${cause.message}` })
   }
   if (Predicate.isError(cause) && (cause.name === "AbortError" || cause.name === "TimeoutError")) {
@@ -184,7 +202,11 @@ export const classify = (cause: unknown, context?: ClassifyContext): Classified 
   if (code !== undefined) {
     const byCode = fromCode(code, message, server)
     if (byCode !== undefined) return byCode
-    if (spawnCodes.has(code) && Predicate.hasProperty(cause, "syscall") && String(cause.syscall).startsWith("spawn")) {
+    if (
+      spawnCodes.has(code) &&
+      Predicate.hasProperty(cause, "syscall") &&
+      String(cause.syscall).startsWith("spawn")
+    ) {
       const command = Predicate.hasProperty(cause, "path") ? String(cause.path) : "?"
       return new Errors.SpawnFailed({ server, message, command, code })
     }

@@ -27,7 +27,7 @@ import {
   PubSub,
   Queue,
   Ref,
-  Schedule,
+  type Schedule,
   ScheduleDecision,
   ScheduleIntervals,
   Stream,
@@ -35,10 +35,16 @@ import {
 } from "effect"
 import { ConnectionState, type ServerInfo } from "../ConnectionState.js"
 import * as Errors from "../Errors.js"
-import type { CallOptions, McpConnection, Stats, TypeId as McpConnectionTypeId } from "../McpConnection.js"
+import type {
+  CallOptions,
+  McpConnection,
+  Progress,
+  Stats,
+  TypeId as McpConnectionTypeId
+} from "../McpConnection.js"
 import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
-import { makeFlight } from "./link.js"
+import { type Flight, makeFlight } from "./link.js"
 import * as Session from "./session.js"
 
 /** @internal */
@@ -60,7 +66,13 @@ const safeMethods: ReadonlySet<string> = new Set([
 ])
 
 /** Errors that no amount of reconnecting fixes: go to Failed at once. */
-const permanentTags: ReadonlySet<string> = new Set(["SpawnFailed", "Unauthorized", "InvalidConfig", "InvalidResponse", "ProtocolError"])
+const permanentTags: ReadonlySet<string> = new Set([
+  "SpawnFailed",
+  "Unauthorized",
+  "InvalidConfig",
+  "InvalidResponse",
+  "ProtocolError"
+])
 
 interface Descriptor {
   readonly method: string
@@ -79,7 +91,9 @@ export const make = (options: McpConnection.Options) =>
     const name = options.name
     const spec = yield* ServerSpec.decode(options.server, { server: name, path: `${name}` })
     const policy = yield* Resilience.merge(options.resilience).pipe(
-      Either.mapLeft((e) => new Errors.InvalidConfig({ ...e, server: name, message: `${name}: ${e.message}` }))
+      Either.mapLeft(
+        (e) => new Errors.InvalidConfig({ ...e, server: name, message: `${name}: ${e.message}` })
+      )
     )
     const trustAnnotations = options.trustAnnotations ?? true
     const overrides = options.tools ?? {}
@@ -103,6 +117,9 @@ export const make = (options: McpConnection.Options) =>
       pending: 0,
       waiting: 0
     }
+    /** Set when consecutive call failures open the circuit while the session looked Ready. */
+    let tripped = false
+    let consecutiveFailures = 0
     const subscriptions = new Set<string>()
     let logLevel: LoggingLevel | undefined
 
@@ -144,7 +161,8 @@ export const make = (options: McpConnection.Options) =>
             }).pipe(
               Effect.timeoutFail({
                 duration: Duration.millis(timeout),
-                onTimeout: () => new Errors.RequestTimeout({ server: name, message: "ping timed out", timeoutMs: timeout })
+                onTimeout: () =>
+                  new Errors.RequestTimeout({ server: name, message: "ping timed out", timeoutMs: timeout })
               })
             )
           )
@@ -184,6 +202,7 @@ export const make = (options: McpConnection.Options) =>
       let attempt = 0
       let generation = 0
       let lastError: Errors.TetherError | undefined
+      let probing = false
       for (;;) {
         attempt += 1
         if (lastError === undefined) yield* setState(ConnectionState.Connecting({ attempt }))
@@ -208,7 +227,9 @@ export const make = (options: McpConnection.Options) =>
                 (k) => k === "manual",
                 () => Effect.never
               ),
-              Effect.as(new Errors.ConnectionLost({ server: name, message: "reconnect requested", reason: "Closed" }))
+              Effect.as(
+                new Errors.ConnectionLost({ server: name, message: "reconnect requested", reason: "Closed" })
+              )
             )
           )
           manual = !Session.isLost(session)
@@ -222,28 +243,51 @@ export const make = (options: McpConnection.Options) =>
           failure = reason
         } else {
           failure = Cause.failureOption(opened.cause).pipe(
-            Option.getOrElse(() => new Errors.ConnectionLost({ server: name, message: Cause.pretty(opened.cause), reason: "Closed" }))
+            Option.getOrElse(
+              () =>
+                new Errors.ConnectionLost({
+                  server: name,
+                  message: Cause.pretty(opened.cause),
+                  reason: "Closed"
+                })
+            )
           )
         }
         lastError = failure
         noteError(failure)
-        yield* Effect.logDebug(`link down: ${failure._tag}: ${failure.message}`).pipe(Effect.annotateLogs("server", name))
+        const wasProbe = probing
+        probing = false
+        yield* Effect.logDebug(`link down: ${failure._tag}: ${failure.message}`).pipe(
+          Effect.annotateLogs("server", name)
+        )
         if (manual) scheduleState = schedule.initial
-        let giveUp = permanentTags.has(failure._tag)
+        let giveUp = permanentTags.has(failure._tag) || wasProbe || tripped
+        tripped = false
         if (!giveUp) {
           const [nextState, , decision] = yield* schedule.step(now(), failure, scheduleState)
           scheduleState = nextState
           if (ScheduleDecision.isContinue(decision)) {
-            const wait = Math.max(0, ScheduleIntervals.start(decision.intervals) - now())
-            yield* setState(ConnectionState.Reconnecting({ attempt: attempt + 1, lastError: failure, nextRetryAt: now() + wait }))
+            const retryAfter = failure._tag === "HttpUnavailable" ? (failure.retryAfterMs ?? 0) : 0
+            const wait = Math.max(0, ScheduleIntervals.start(decision.intervals) - now(), retryAfter)
+            yield* setState(
+              ConnectionState.Reconnecting({
+                attempt: attempt + 1,
+                lastError: failure,
+                nextRetryAt: now() + wait
+              })
+            )
             yield* Effect.raceFirst(Effect.sleep(Duration.millis(wait)), Queue.take(kick))
             continue
           }
           giveUp = true
         }
         const since = now()
-        yield* setState(ConnectionState.Failed({ lastError: failure, since, retryAt: since + policy.breaker.cooldown }))
-        yield* Queue.take(kick)
+        yield* setState(
+          ConnectionState.Failed({ lastError: failure, since, retryAt: since + policy.breaker.cooldown })
+        )
+        // Circuit open. A call after the cooldown is a probe: one attempt ("half-open")
+        // decides; a manual reconnect runs the whole schedule again.
+        probing = (yield* Queue.take(kick)) === "demand"
         scheduleState = schedule.initial
         attempt = 0
         lastError = undefined
@@ -256,7 +300,8 @@ export const make = (options: McpConnection.Options) =>
     // -----------------------------------------------------------------------
     // Calls
     // -----------------------------------------------------------------------
-    const closedError = () => new Errors.ConnectionLost({ server: name, message: "connection closed", reason: "Closed" })
+    const closedError = () =>
+      new Errors.ConnectionLost({ server: name, message: "connection closed", reason: "Closed" })
 
     /** Decides, for one state, whether a call can go now, must wait, or fails fast. */
     const admit = (s: ConnectionState): Effect.Effect<Option.Option<Session.Session>, Errors.TetherError> => {
@@ -322,36 +367,94 @@ export const make = (options: McpConnection.Options) =>
             : Effect.succeed(false)
 
     const retryDelay = (retry: number): number =>
-      retry <= 1 ? 0 : Math.min(policy.reconnect.maxDelay, policy.reconnect.initialDelay * policy.reconnect.factor ** (retry - 2))
+      retry <= 1
+        ? 0
+        : Math.min(
+            policy.reconnect.maxDelay,
+            policy.reconnect.initialDelay * policy.reconnect.factor ** (retry - 2)
+          )
 
-    const request = <A>(descriptor: Descriptor, run: Run<A>, callOptions?: CallOptions): Effect.Effect<A, Errors.TetherError> => {
+    const countsForBreaker = (e: Errors.TetherError): boolean =>
+      e._tag === "OutcomeUnknown" ||
+      (Errors.isRecoverable(e) && e._tag !== "ServerUnavailable" && e._tag !== "Overloaded")
+
+    /** Fails when no progress (nor answer) came for `idleMs`; progress moves `last()` on. */
+    const idleWatch = (descriptor: Descriptor, idleMs: number | undefined, last: () => number) =>
+      idleMs === undefined
+        ? Effect.never
+        : Effect.gen(function* () {
+            for (;;) {
+              const left = last() + idleMs - now()
+              if (left <= 0) {
+                return yield* new Errors.RequestTimeout({
+                  server: name,
+                  timeoutMs: idleMs,
+                  message: `${descriptor.tool ?? descriptor.method} on ${name}: no progress for ${idleMs} ms`
+                })
+              }
+              yield* Effect.sleep(Duration.millis(left))
+            }
+          })
+
+    /** One attempt on one session; the flight records how far the request got. */
+    const attempt = <A>(
+      session: Session.Session,
+      flight: Flight,
+      descriptor: Descriptor,
+      run: Run<A>,
+      sdkTimeout: number,
+      callOptions: CallOptions | undefined,
+      idleMs: number | undefined
+    ): Effect.Effect<A, Errors.Classified> => {
+      let lastProgressAt = now()
+      const userProgress = callOptions?.onProgress
+      const onprogress =
+        userProgress === undefined && idleMs === undefined
+          ? undefined
+          : (p: Progress) => {
+              lastProgressAt = now()
+              userProgress?.(p)
+            }
+      const call = Effect.tryPromise({
+        try: (signal) => {
+          // `send` runs synchronously inside the SDK's request(): this is how the link
+          // knows which flight the JSON-RPC request belongs to.
+          session.link.current = flight
+          try {
+            return run(session.client, {
+              signal,
+              timeout: sdkTimeout,
+              ...(onprogress !== undefined ? { onprogress } : {})
+            })
+          } finally {
+            session.link.current = undefined
+          }
+        },
+        catch: (e) => Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
+      })
+      return Effect.raceFirst(
+        idleWatch(descriptor, idleMs, () => lastProgressAt),
+        call
+      ).pipe(Effect.ensuring(Effect.sync(() => session.link.settle(flight))))
+    }
+
+    const request = <A>(
+      descriptor: Descriptor,
+      run: Run<A>,
+      callOptions?: CallOptions
+    ): Effect.Effect<A, Errors.TetherError> => {
       const deadline = toMillis(callOptions?.timeout, policy.call.timeout)
+      const idleMs =
+        callOptions?.idleTimeout === undefined ? undefined : toMillis(callOptions.idleTimeout, deadline)
       let lastError: Errors.TetherError | undefined
       const attempts = Effect.gen(function* () {
         let retries = 0
         for (;;) {
           const session = yield* awaitSession
           const flight = makeFlight()
-          const sdkOptions: RequestOptions = {
-            timeout: deadline + 1_000,
-            ...(callOptions?.onProgress !== undefined ? { onprogress: callOptions.onProgress } : {})
-          }
           const exit = yield* Effect.exit(
-            Effect.tryPromise({
-              try: (signal) => {
-                // `send` runs synchronously inside the SDK's request(): this is how the
-                // link knows which flight the JSON-RPC request belongs to.
-                session.link.current = flight
-                try {
-                  return run(session.client, { ...sdkOptions, signal })
-                } finally {
-                  session.link.current = undefined
-                }
-              },
-              catch: (e) => Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
-            })
+            attempt(session, flight, descriptor, run, deadline + 1_000, callOptions, idleMs)
           )
-          session.link.settle(flight)
           if (Exit.isSuccess(exit)) return exit.value
           const failure = Cause.failureOption(exit.cause)
           if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
@@ -388,12 +491,24 @@ export const make = (options: McpConnection.Options) =>
                 message: `${descriptor.tool ?? descriptor.method} on ${name} did not complete within ${deadline} ms`
               })
           }),
-          Effect.tapError((e) =>
-            Effect.sync(() => {
-              counters.errors += 1
-              noteError(e)
-            })
-          ),
+          Effect.tapBoth({
+            onSuccess: () => Effect.sync(() => (consecutiveFailures = 0)),
+            onFailure: (e) =>
+              Effect.gen(function* () {
+                counters.errors += 1
+                noteError(e)
+                if (!countsForBreaker(e)) return
+                consecutiveFailures += 1
+                if (consecutiveFailures < policy.breaker.failureThreshold) return
+                // Failures in a row on a link that still looks up: open the circuit.
+                const session = yield* Ref.get(current)
+                if (Option.isSome(session) && !Session.isLost(session.value)) {
+                  consecutiveFailures = 0
+                  tripped = true
+                  Session.markLost(session.value, e)
+                }
+              })
+          }),
           Effect.ensuring(Effect.sync(() => (counters.pending -= 1)))
         )
       })
@@ -403,7 +518,11 @@ export const make = (options: McpConnection.Options) =>
 
     const paginate = <T>(
       m: string,
-      fetchPage: (client: Client, cursor: string | undefined, o: RequestOptions) => Promise<{ nextCursor?: string | undefined } & Record<string, unknown>>,
+      fetchPage: (
+        client: Client,
+        cursor: string | undefined,
+        o: RequestOptions
+      ) => Promise<{ nextCursor?: string | undefined } & Record<string, unknown>>,
       key: string,
       callOptions?: CallOptions
     ): Effect.Effect<ReadonlyArray<T>, Errors.TetherError> =>
@@ -427,16 +546,14 @@ export const make = (options: McpConnection.Options) =>
       policy,
       state: SubscriptionRef.get(state),
       changes: state.changes,
-      stats: Effect.sync(
-        (): Stats => ({
-          connectAttempts: counters.connectAttempts,
-          reconnects: counters.reconnects,
-          errors: counters.errors,
-          lastError: counters.lastError,
-          lastErrorAt: counters.lastErrorAt,
-          pendingCalls: counters.pending
-        })
-      ),
+      stats: Effect.sync((): Stats => ({
+        connectAttempts: counters.connectAttempts,
+        reconnects: counters.reconnects,
+        errors: counters.errors,
+        lastError: counters.lastError,
+        lastErrorAt: counters.lastErrorAt,
+        pendingCalls: counters.pending
+      })),
       awaitReady: (o) => {
         const deadline = toMillis(o?.timeout, policy.call.timeout)
         return awaitSession.pipe(
@@ -445,7 +562,11 @@ export const make = (options: McpConnection.Options) =>
             duration: Duration.millis(deadline),
             onTimeout: () =>
               counters.lastError ??
-              new Errors.RequestTimeout({ server: name, timeoutMs: deadline, message: `${name} not ready within ${deadline} ms` })
+              new Errors.RequestTimeout({
+                server: name,
+                timeoutMs: deadline,
+                message: `${name} not ready within ${deadline} ms`
+              })
           })
         )
       },
@@ -475,12 +596,22 @@ export const make = (options: McpConnection.Options) =>
           return result
         }).pipe(Effect.withSpan("McpConnection.callTool", { attributes: { server: name, tool } })),
       listTools: (o) =>
-        paginate<Tool>("tools/list", (c, cursor, ro) => c.listTools(cursorParams(cursor), ro), "tools", o).pipe(
+        paginate<Tool>(
+          "tools/list",
+          (c, cursor, ro) => c.listTools(cursorParams(cursor), ro),
+          "tools",
+          o
+        ).pipe(
           Effect.tap((list) => SubscriptionRef.set(tools, list)),
           Effect.withSpan("McpConnection.listTools", { attributes: { server: name } })
         ),
       listResources: (o) =>
-        paginate<Resource>("resources/list", (c, cursor, ro) => c.listResources(cursorParams(cursor), ro), "resources", o),
+        paginate<Resource>(
+          "resources/list",
+          (c, cursor, ro) => c.listResources(cursorParams(cursor), ro),
+          "resources",
+          o
+        ),
       listResourceTemplates: (o) =>
         paginate<ResourceTemplate>(
           "resources/templates/list",
@@ -489,9 +620,19 @@ export const make = (options: McpConnection.Options) =>
           o
         ),
       readResource: (uri, o) => request(method("resources/read"), (c, ro) => c.readResource({ uri }, ro), o),
-      listPrompts: (o) => paginate<Prompt>("prompts/list", (c, cursor, ro) => c.listPrompts(cursorParams(cursor), ro), "prompts", o),
+      listPrompts: (o) =>
+        paginate<Prompt>(
+          "prompts/list",
+          (c, cursor, ro) => c.listPrompts(cursorParams(cursor), ro),
+          "prompts",
+          o
+        ),
       getPrompt: (prompt, args, o) =>
-        request(method("prompts/get"), (c, ro) => c.getPrompt({ name: prompt, arguments: args ?? {} }, ro), o),
+        request(
+          method("prompts/get"),
+          (c, ro) => c.getPrompt({ name: prompt, arguments: args ?? {} }, ro),
+          o
+        ),
       subscribe: (uri, o) =>
         request(method("resources/subscribe"), (c, ro) => c.subscribeResource({ uri }, ro), o).pipe(
           Effect.tap(() => Effect.sync(() => subscriptions.add(uri))),

@@ -39,7 +39,11 @@ const requestIdsOf = (body: unknown): ReadonlyArray<string | number> => {
     const parsed: unknown = JSON.parse(body)
     const messages = Array.isArray(parsed) ? parsed : [parsed]
     return messages.flatMap((m: unknown) =>
-      typeof m === "object" && m !== null && "id" in m && "method" in m && (typeof m.id === "string" || typeof m.id === "number")
+      typeof m === "object" &&
+      m !== null &&
+      "id" in m &&
+      "method" in m &&
+      (typeof m.id === "string" || typeof m.id === "number")
         ? [m.id]
         : []
     )
@@ -68,10 +72,14 @@ export const makeTrackedFetch = (hooks: FetchHooks, base: FetchLike = fetch): Tr
     if (set === undefined) {
       const created = new Set<AbortController>()
       bySignal.set(signal, created)
-      signal.addEventListener("abort", () => {
-        for (const c of created) c.abort(signal.reason)
-        created.clear()
-      }, { once: true })
+      signal.addEventListener(
+        "abort",
+        () => {
+          for (const c of created) c.abort(signal.reason)
+          created.clear()
+        },
+        { once: true }
+      )
       set = created
     }
     set.add(controller)
@@ -104,7 +112,10 @@ export const makeTrackedFetch = (hooks: FetchHooks, base: FetchLike = fetch): Tr
       if (retryAfterMs !== undefined) hooks.retryAfter(requestIdsOf(init?.body), retryAfterMs)
     }
     if (withSession && (status === 404 || status === 400)) {
-      const text = await response.clone().text().catch(() => "")
+      const text = await response
+        .clone()
+        .text()
+        .catch(() => "")
       if (status === 404 || /session/i.test(text)) {
         // Mark the requests first: reporting the loss closes the link, which settles them.
         hooks.refused(requestIdsOf(init?.body))

@@ -79,6 +79,7 @@ export class Link implements Transport {
       activity: () => this.touch(),
       lost: (cause: unknown) => this.reportLost(cause),
       retryAfter: (ids: ReadonlyArray<string | number>, ms: number) => {
+        this.lastRetryAfterMs = ms
         for (const id of ids) {
           const flight = this.flights.get(id)
           if (flight !== undefined) flight.retryAfterMs = ms
@@ -148,6 +149,9 @@ export class Link implements Transport {
     return this.lastActivityMs
   }
 
+  /** The last `Retry-After` the server sent (a 429/503 during connect has no flight). */
+  lastRetryAfterMs: number | undefined
+
   /** The protocol version agreed in `initialize`. */
   protocolVersion: string | undefined
 
@@ -166,7 +170,14 @@ export class Link implements Transport {
       this.onerror?.(error)
     }
     this.inner.onclose = () => {
-      if (!this.closing) this.reportLost(new Errors.ConnectionLost({ server: this.options.server, message: "transport closed", reason: "Closed" }))
+      if (!this.closing)
+        this.reportLost(
+          new Errors.ConnectionLost({
+            server: this.options.server,
+            message: "transport closed",
+            reason: "Closed"
+          })
+        )
       this.onclose?.()
     }
     return this.inner.start()
@@ -199,7 +210,10 @@ export class Link implements Transport {
     this.closing = true
     if (this.inner instanceof StreamableHTTPClientTransport && this.inner.sessionId !== undefined) {
       const inner = this.inner
-      await Promise.race([inner.terminateSession().catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())])
+      await Promise.race([
+        inner.terminateSession().catch(() => undefined),
+        new Promise((r) => setTimeout(r, 500).unref())
+      ])
     }
     this.tracked?.abortAll()
     await this.inner.close()
@@ -233,13 +247,19 @@ export class Link implements Transport {
         return error.name !== "ZodError" && error.message.startsWith("SSE error")
       case "http":
         // The standalone GET stream gave up reconnecting: notifications would be lost.
-        return error.message.startsWith("Maximum reconnection attempts") || error.message.startsWith("Failed to reconnect")
+        return (
+          error.message.startsWith("Maximum reconnection attempts") ||
+          error.message.startsWith("Failed to reconnect")
+        )
     }
   }
 
   private provesNotTaken(error: unknown, flight: Flight): boolean {
     if (this.spec.type !== "http" && this.spec.type !== "sse") return true
-    const classified = Errors.classify(error, { server: this.options.server, hasSession: this.sessionId !== undefined })
+    const classified = Errors.classify(error, {
+      server: this.options.server,
+      hasSession: this.sessionId !== undefined
+    })
     if (refusedTags.has(classified._tag)) return true
     if (classified._tag === "HttpUnavailable" && (classified.status === 429 || classified.status === 503)) {
       return true

@@ -68,8 +68,17 @@ export interface SessionContext {
   readonly logLevel: () => LoggingLevel | undefined
 }
 
-const classifyFor = (ctx: SessionContext, link: Link) => (cause: unknown) =>
-  Errors.classify(cause, { server: ctx.name, hasSession: link.sessionId !== undefined })
+const classifyFor =
+  (ctx: SessionContext, link: Link) =>
+  (cause: unknown): Errors.Classified => {
+    const error = Errors.classify(cause, { server: ctx.name, hasSession: link.sessionId !== undefined })
+    // The SDK's HTTP error has no headers; the tracked fetch kept the Retry-After.
+    return error._tag === "HttpUnavailable" &&
+      error.retryAfterMs === undefined &&
+      link.lastRetryAfterMs !== undefined
+      ? new Errors.HttpUnavailable({ ...error, retryAfterMs: link.lastRetryAfterMs })
+      : error
+  }
 
 /** @internal Lists every tool, following pagination. */
 export const listAllTools = (
@@ -83,12 +92,20 @@ export const listAllTools = (
     do {
       const page: { tools: Array<Tool>; nextCursor?: string | undefined } = yield* Effect.tryPromise({
         try: (signal) =>
-          session.client.listTools(cursor === undefined ? {} : { cursor }, { signal, timeout: timeout + 1_000 }),
+          session.client.listTools(cursor === undefined ? {} : { cursor }, {
+            signal,
+            timeout: timeout + 1_000
+          }),
         catch: classifyFor(ctx, session.link)
       }).pipe(
         Effect.timeoutFail({
           duration: timeout,
-          onTimeout: () => new Errors.RequestTimeout({ server: ctx.name, message: "tools/list timed out", timeoutMs: timeout })
+          onTimeout: () =>
+            new Errors.RequestTimeout({
+              server: ctx.name,
+              message: "tools/list timed out",
+              timeoutMs: timeout
+            })
         })
       )
       tools.push(...page.tools)
@@ -114,7 +131,10 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
       now: ctx.now,
       onLost: (cause) => lost.fire(classifyFor(ctx, link)(cause))
     })
-    yield* Scope.addFinalizer(scope, Effect.promise(() => link.close()))
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.promise(() => link.close())
+    )
     const classify = classifyFor(ctx, link)
     const connectTimeout = ctx.policy.connectTimeout
 
@@ -161,10 +181,12 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
       })
       client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
         ctx.runFork(
-          ctx.onNotification(n).pipe(
-            Effect.zipRight(Effect.logDebug("server log", n.params.level, n.params.data)),
-            Effect.annotateLogs("server", ctx.name)
-          )
+          ctx
+            .onNotification(n)
+            .pipe(
+              Effect.zipRight(Effect.logDebug("server log", n.params.level, n.params.data)),
+              Effect.annotateLogs("server", ctx.name)
+            )
         )
       })
       client.fallbackNotificationHandler = async (n) => {
@@ -198,13 +220,16 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
 
     return yield* opened.pipe(
       Effect.onExit((exit) =>
-        Exit.isSuccess(exit) ? Effect.void : Effect.promise(() => link.kill()).pipe(Effect.zipRight(Scope.close(scope, exit)))
+        Exit.isSuccess(exit)
+          ? Effect.void
+          : Effect.promise(() => link.kill()).pipe(Effect.zipRight(Scope.close(scope, exit)))
       )
     )
   })
 
 /** @internal Waits for the reason the link died. */
-export const awaitLost = (session: Session): Effect.Effect<Errors.TetherError> => Deferred.await(session.lost.deferred)
+export const awaitLost = (session: Session): Effect.Effect<Errors.TetherError> =>
+  Deferred.await(session.lost.deferred)
 
 /** @internal Closes the session's scope (graceful close of the link, unless already killed). */
 export const close = (session: Session): Effect.Effect<void> => Scope.close(session.scope, Exit.void)

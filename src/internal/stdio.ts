@@ -73,7 +73,9 @@ export class StdioTransport implements Transport {
   start(): Promise<void> {
     const { args, command, cwd, env } = this.options
     if (cwd !== undefined && !(existsSync(cwd) && statSync(cwd).isDirectory())) {
-      return Promise.reject(new SpawnError(command, "ENOENT", `working directory ${JSON.stringify(cwd)} does not exist`))
+      return Promise.reject(
+        new SpawnError(command, "ENOENT", `working directory ${JSON.stringify(cwd)} does not exist`)
+      )
     }
     installExitHook()
     return new Promise((resolve, reject) => {
@@ -151,7 +153,12 @@ export class StdioTransport implements Transport {
     if (this.closed) return
     this.closing = true
     const child = this.child
-    if (child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+    if (
+      child === undefined ||
+      child.pid === undefined ||
+      child.exitCode !== null ||
+      child.signalCode !== null
+    ) {
       this.finish()
       return
     }

@@ -17,15 +17,20 @@ export const waitForState = (
   conn.changes.pipe(
     Stream.filter(predicate),
     Stream.runHead,
-    Effect.flatMap(Option.match({ onNone: () => Effect.fail(new Error("state stream ended")), onSome: Effect.succeed })),
+    Effect.flatMap(
+      Option.match({ onNone: () => Effect.fail(new Error("state stream ended")), onSome: Effect.succeed })
+    ),
     Effect.timeoutFail({
       duration: timeout,
       onTimeout: () => new Error(`state not reached within ${Duration.format(Duration.decode(timeout))}`)
     })
   )
 
-export const waitForTag = (conn: McpConnection, tag: ConnectionState["_tag"], timeout?: Duration.DurationInput) =>
-  waitForState(conn, (s) => s._tag === tag, timeout)
+export const waitForTag = (
+  conn: McpConnection,
+  tag: ConnectionState["_tag"],
+  timeout?: Duration.DurationInput
+) => waitForState(conn, (s) => s._tag === tag, timeout)
 
 /** Records every state tag the connection goes through until `stop` is called. */
 export const recordTransitions = (conn: McpConnection) =>

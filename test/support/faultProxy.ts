@@ -138,7 +138,7 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
       })
     }
 
-    /** Forward src → dst with backpressure; while paused, hold data, FIN and close. */
+    /** Forward src → dst with backpressure; while paused, hold data, FIN and close. Returns the data handler. */
     const forward = (src: net.Socket, dst: net.Socket) => {
       const held = emptyHeld()
       let waitingDrain = false
@@ -180,7 +180,7 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
       }
       flushers.add(flush)
 
-      src.on("data", (chunk: Buffer) => {
+      const onData = (chunk: Buffer) => {
         if (paused) {
           held.chunks.push(chunk)
           held.bytes += chunk.length
@@ -188,7 +188,8 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
           return
         }
         write(chunk)
-      })
+      }
+      src.on("data", onData)
       src.once("end", () => {
         if (paused) held.ended = true
         else deliverEnd()
@@ -202,14 +203,16 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
         flushers.delete(flush)
         deliverClose(kind)
       })
+      return onData
     }
 
     const link = (client: net.Socket, first: Buffer | undefined) => {
       const upstream = net.connect({ host: "127.0.0.1", port: target, allowHalfOpen: true })
       track(upstream, false)
-      forward(client, upstream)
+      const fromClient = forward(client, upstream)
       forward(upstream, client)
-      if (first !== undefined) upstream.write(first)
+      // Bytes read before the link existed go the same way as the rest (held while paused).
+      if (first !== undefined) fromClient(first)
       if (client.isPaused()) client.resume()
     }
 
@@ -241,7 +244,10 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
         return
       }
       // Status mode: decide at the first bytes (the window may have ended by then).
+      const onEarlyEnd = () => client.destroy() // closed before asking anything
+      client.once("end", onEarlyEnd)
       client.once("data", (first: Buffer) => {
+        client.off("end", onEarlyEnd)
         client.pause()
         if (status !== undefined) answerStatus(client, status)
         else link(client, first)

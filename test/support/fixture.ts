@@ -20,7 +20,9 @@ export const tempLog = (): string => join(mkdtempSync(join(tmpdir(), "tether-tes
 /** Lines of the fixture's event log (empty if none yet). */
 export const readLog = (file: string): ReadonlyArray<string> => {
   try {
-    return readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0)
+    return readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => l.length > 0)
   } catch {
     return []
   }
@@ -42,7 +44,11 @@ export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => 
 })
 
 export const urlFor = (kind: NetKind, port: number): string =>
-  kind === "http" ? `http://127.0.0.1:${port}/mcp` : kind === "sse" ? `http://127.0.0.1:${port}/sse` : `ws://127.0.0.1:${port}/`
+  kind === "http"
+    ? `http://127.0.0.1:${port}/mcp`
+    : kind === "sse"
+      ? `http://127.0.0.1:${port}/sse`
+      : `ws://127.0.0.1:${port}/`
 
 export const specFor = (kind: NetKind, port: number): ServerSpec.Encoded =>
   kind === "ws" ? { type: "websocket", url: urlFor(kind, port) } : { type: kind, url: urlFor(kind, port) }
@@ -106,22 +112,35 @@ export const spawnFixture = (
   kind: NetKind,
   options: { readonly port?: number; readonly log?: string } = {}
 ): Effect.Effect<Fixture, Error, Scope.Scope> =>
-  spawnServer((port) => ({
-    what: `fixture ${kind}`,
-    args: [FIXTURE, "--transport", kind, "--port", String(port), ...(options.log !== undefined ? ["--log", options.log] : [])],
-    ready: /READY/
-  }), options.port)
+  spawnServer(
+    (port) => ({
+      what: `fixture ${kind}`,
+      args: [
+        FIXTURE,
+        "--transport",
+        kind,
+        "--port",
+        String(port),
+        ...(options.log !== undefined ? ["--log", options.log] : [])
+      ],
+      ready: /READY/
+    }),
+    options.port
+  )
 
 /** The reference server `@modelcontextprotocol/server-everything` (stdio or Streamable HTTP). */
 export const EVERYTHING = resolve("node_modules/@modelcontextprotocol/server-everything/dist/index.js")
 
 export const spawnEverythingHttp = (port?: number): Effect.Effect<Fixture, Error, Scope.Scope> =>
-  spawnServer((p) => ({
-    what: "server-everything",
-    args: [EVERYTHING, "streamableHttp"],
-    env: { PORT: String(p) },
-    ready: /listening on port/
-  }), port)
+  spawnServer(
+    (p) => ({
+      what: "server-everything",
+      args: [EVERYTHING, "streamableHttp"],
+      env: { PORT: String(p) },
+      ready: /listening on port/
+    }),
+    port
+  )
 
 /** Spawns a server process on a port; restartable on the same port; killed with the scope. */
 export const spawnServer = (
