@@ -144,13 +144,16 @@ export class WebSocketClientTransport extends Base {
       })
       let opened = false
       let handshakeError: Error | undefined
-      socket.once("unexpected-response", (request, response) => {
+      socket.once("unexpected-response", (_request, response) => {
+        // With this listener ws leaves the failed upgrade to us: fail the start now.
         handshakeError = new WebSocketHandshakeError(
           response.statusCode ?? 0,
           parseRetryAfter(response.headers["retry-after"], Date.now())
         )
         response.resume()
-        request.destroy()
+        this.closing = true
+        socket.terminate()
+        reject(handshakeError)
       })
       socket.once("open", () => {
         opened = true

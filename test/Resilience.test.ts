@@ -1,14 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import {
-  Clock,
-  Duration,
-  Effect,
-  Either,
-  Fiber,
-  ScheduleDecision,
-  ScheduleIntervals,
-  TestClock
-} from "effect"
+import { Clock, Duration, Effect, Either, ScheduleDecision, ScheduleIntervals, TestClock } from "effect"
 import * as McpConnection from "../src/McpConnection.js"
 import * as Resilience from "../src/Resilience.js"
 import { waitForState } from "./support/conn.js"

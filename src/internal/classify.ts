@@ -65,8 +65,14 @@ const classifiedTags: ReadonlySet<string> = new Set([
   "SpawnFailed"
 ])
 
-const messageOf = (u: unknown): string =>
-  u instanceof Error ? u.message : Predicate.isString(u) ? u : safeStringify(u)
+/** The message, with the inner cause's message when there is one ("fetch failed: connect ECONNREFUSED …"). */
+const messageOf = (u: unknown): string => {
+  if (!(u instanceof Error)) return Predicate.isString(u) ? u : safeStringify(u)
+  const inner = u.cause instanceof Error ? u.cause.message : undefined
+  return inner !== undefined && inner.length > 0 && !u.message.includes(inner)
+    ? `${u.message}: ${inner}`
+    : u.message
+}
 
 const safeStringify = (u: unknown): string => {
   try {
@@ -183,7 +189,10 @@ export const classify = (cause: unknown, context?: ClassifyContext): Classified 
       return new Errors.ConnectionLost({ server, message: cause.message, reason: "Closed" })
     }
     if (cause.code === ErrorCode.RequestTimeout) {
-      return new Errors.RequestTimeout({ server, message: cause.message })
+      const data: unknown = cause.data
+      const timeoutMs =
+        Predicate.hasProperty(data, "timeout") && typeof data.timeout === "number" ? data.timeout : undefined
+      return new Errors.RequestTimeout({ server, message: cause.message, timeoutMs })
     }
     return new Errors.ProtocolError({ server, message: cause.message, code: cause.code, data: cause.data })
   }

@@ -92,7 +92,13 @@ export const make = (options: McpConnection.Options) =>
     const spec = yield* ServerSpec.decode(options.server, { server: name, path: `${name}` })
     const policy = yield* Resilience.merge(options.resilience).pipe(
       Either.mapLeft(
-        (e) => new Errors.InvalidConfig({ ...e, server: name, message: `${name}: ${e.message}` })
+        (e) =>
+          new Errors.InvalidConfig({
+            server: name,
+            path: e.path,
+            issues: e.issues,
+            message: `${name}: ${e.message}`
+          })
       )
     )
     const trustAnnotations = options.trustAnnotations ?? true
@@ -488,7 +494,11 @@ export const make = (options: McpConnection.Options) =>
               new Errors.RequestTimeout({
                 server: name,
                 timeoutMs: deadline,
-                message: `${descriptor.tool ?? descriptor.method} on ${name} did not complete within ${deadline} ms`
+                message:
+                  `${descriptor.tool ?? descriptor.method} on ${name} did not complete within ${deadline} ms` +
+                  (counters.lastError !== undefined
+                    ? ` (last connection error: ${counters.lastError._tag}: ${counters.lastError.message})`
+                    : "")
               })
           }),
           Effect.tapBoth({

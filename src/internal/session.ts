@@ -76,7 +76,12 @@ const classifyFor =
     return error._tag === "HttpUnavailable" &&
       error.retryAfterMs === undefined &&
       link.lastRetryAfterMs !== undefined
-      ? new Errors.HttpUnavailable({ ...error, retryAfterMs: link.lastRetryAfterMs })
+      ? new Errors.HttpUnavailable({
+          server: error.server,
+          message: error.message,
+          status: error.status,
+          retryAfterMs: link.lastRetryAfterMs
+        })
       : error
   }
 
