@@ -76,6 +76,8 @@ export interface Stats {
   readonly lastErrorAt: number | undefined
   /** Calls in flight or waiting for the connection right now. */
   readonly pendingCalls: number
+  /** Epoch ms of the last state change. */
+  readonly stateSince: number
 }
 
 /**

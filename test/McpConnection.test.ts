@@ -259,6 +259,27 @@ describe("McpConnection lifecycle", () => {
     })
   )
 
+  it.live("subscriptions and the log level are restored after a reconnect", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const log = tempLog()
+        const conn = yield* McpConnection.make({ name: "fixture", server: stdioSpec({ log }) })
+        yield* conn.awaitReady()
+        yield* conn.subscribe("fixture://counter")
+        yield* conn.setLogLevel("debug")
+        yield* Effect.flatMap(stdioChild, (pid) => signal(pid, "SIGKILL"))
+        yield* waitForState(conn, (s) => s._tag === "Ready" && s.generation === 2)
+        const lines = readLog(log)
+        expect(lines.filter((l) => l === "subscribe fixture://counter")).toHaveLength(2)
+        expect(lines.filter((l) => l === "setLevel debug")).toHaveLength(2)
+        yield* conn.unsubscribe("fixture://counter")
+        yield* conn.reconnect
+        yield* waitForState(conn, (s) => s._tag === "Ready" && s.generation === 3)
+        expect(readLog(log).filter((l) => l === "subscribe fixture://counter")).toHaveLength(2)
+      })
+    )
+  )
+
   it.live("tools/list_changed refreshes the catalogue", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -23,6 +23,7 @@ import {
   Either,
   Exit,
   FiberSet,
+  Metric,
   Option,
   PubSub,
   Queue,
@@ -42,6 +43,7 @@ import type {
   Stats,
   TypeId as McpConnectionTypeId
 } from "../McpConnection.js"
+import * as Metrics from "../Metrics.js"
 import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
 import { type Flight, makeFlight } from "./link.js"
@@ -102,6 +104,11 @@ export const make = (options: McpConnection.Options) =>
       )
     )
     const trustAnnotations = options.trustAnnotations ?? true
+    const attemptsMetric = Metric.tagged(Metrics.connectAttempts, "server", name)
+    const reconnectsMetric = Metric.tagged(Metrics.reconnects, "server", name)
+    const recoveryMetric = Metric.tagged(Metrics.recoverySeconds, "server", name)
+    const heartbeatRtt = Metric.tagged(Metrics.heartbeatSeconds, "server", name)
+    const retriesMetric = Metric.tagged(Metrics.retries, "server", name)
     const overrides = options.tools ?? {}
 
     const clock = yield* Effect.clock
@@ -121,7 +128,8 @@ export const make = (options: McpConnection.Options) =>
       lastError: undefined as Errors.TetherError | undefined,
       lastErrorAt: undefined as number | undefined,
       pending: 0,
-      waiting: 0
+      waiting: 0,
+      stateSince: now()
     }
     /** Set when consecutive call failures open the circuit while the session looked Ready. */
     let tripped = false
@@ -160,6 +168,7 @@ export const make = (options: McpConnection.Options) =>
             yield* Effect.sleep(Duration.millis(interval - idle))
             continue
           }
+          const pingStart = now()
           const exit = yield* Effect.exit(
             Effect.tryPromise({
               try: (signal) => session.client.ping({ signal, timeout: timeout + 1_000 }),
@@ -174,6 +183,7 @@ export const make = (options: McpConnection.Options) =>
           )
           if (Exit.isSuccess(exit)) {
             missed = 0
+            yield* Metric.update(heartbeatRtt, (now() - pingStart) / 1000)
             continue
           }
           const error = Cause.failureOption(exit.cause)
@@ -201,7 +211,11 @@ export const make = (options: McpConnection.Options) =>
     // Supervisor: the only fiber that opens and closes sessions.
     // -----------------------------------------------------------------------
     const schedule = Resilience.reconnectSchedule(policy.reconnect)
-    const setState = (s: ConnectionState) => SubscriptionRef.set(state, s)
+    const setState = (s: ConnectionState) =>
+      Effect.suspend(() => {
+        counters.stateSince = now()
+        return Effect.zipRight(SubscriptionRef.set(state, s), Metrics.recordState(name, s))
+      })
 
     const supervisor = Effect.gen(function* () {
       let scheduleState: unknown = schedule.initial
@@ -209,11 +223,16 @@ export const make = (options: McpConnection.Options) =>
       let generation = 0
       let lastError: Errors.TetherError | undefined
       let probing = false
+      let lostAt: number | undefined
       for (;;) {
         attempt += 1
         if (lastError === undefined) yield* setState(ConnectionState.Connecting({ attempt }))
         counters.connectAttempts += 1
         const opened = yield* Effect.exit(Session.open(sessionContext, generation + 1))
+        yield* Metric.update(
+          Metric.tagged(attemptsMetric, "outcome", Exit.isSuccess(opened) ? "ok" : "error"),
+          1
+        )
         let failure: Errors.TetherError
         let manual = false
         if (Exit.isSuccess(opened)) {
@@ -224,6 +243,8 @@ export const make = (options: McpConnection.Options) =>
           yield* Ref.set(current, Option.some(session))
           if (policy.heartbeat.enabled) yield* Effect.forkIn(heartbeat(session), session.scope)
           const readySince = now()
+          if (lostAt !== undefined) yield* Metric.update(recoveryMetric, (readySince - lostAt) / 1000)
+          lostAt = undefined
           yield* setState(ConnectionState.Ready({ server: session.info, since: readySince, generation }))
           yield* Effect.logDebug("connection ready").pipe(Effect.annotateLogs({ server: name, generation }))
           const reason = yield* Effect.raceFirst(
@@ -247,6 +268,8 @@ export const make = (options: McpConnection.Options) =>
           if (!manual) yield* Effect.promise(() => session.link.kill())
           yield* Session.close(session)
           failure = reason
+          lostAt = now()
+          yield* Metric.update(Metric.tagged(reconnectsMetric, "reason", reason._tag), 1)
         } else {
           failure = Cause.failureOption(opened.cause).pipe(
             Option.getOrElse(
@@ -480,12 +503,14 @@ export const make = (options: McpConnection.Options) =>
           }
           if (retries >= policy.call.maxRetries) return yield* Effect.fail(error)
           retries += 1
+          yield* Metric.update(Metric.tagged(retriesMetric, "tool", descriptor.tool ?? descriptor.method), 1)
           const wait = Math.max(flight.retryAfterMs ?? 0, retryDelay(retries))
           if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
         }
       })
       return Effect.suspend(() => {
         counters.pending += 1
+        const started = now()
         return attempts.pipe(
           Effect.timeoutFail({
             duration: Duration.millis(deadline),
@@ -519,6 +544,16 @@ export const make = (options: McpConnection.Options) =>
                 }
               })
           }),
+          Effect.onExit((exit) =>
+            descriptor.method === "tools/call"
+              ? Effect.void
+              : Metrics.recordCall(
+                  name,
+                  descriptor.method,
+                  Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.failureOption(exit.cause)),
+                  now() - started
+                )
+          ),
           Effect.ensuring(Effect.sync(() => (counters.pending -= 1)))
         )
       })
@@ -562,7 +597,8 @@ export const make = (options: McpConnection.Options) =>
         errors: counters.errors,
         lastError: counters.lastError,
         lastErrorAt: counters.lastErrorAt,
-        pendingCalls: counters.pending
+        pendingCalls: counters.pending,
+        stateSince: counters.stateSince
       })),
       awaitReady: (o) => {
         const deadline = toMillis(o?.timeout, policy.call.timeout)
@@ -583,8 +619,9 @@ export const make = (options: McpConnection.Options) =>
       tools: SubscriptionRef.get(tools),
       toolChanges: tools.changes,
       notifications: Stream.fromPubSub(notifications),
-      callTool: (tool, args, o) =>
-        Effect.gen(function* () {
+      callTool: (tool, args, o) => {
+        const started = now()
+        return Effect.gen(function* () {
           const safe = yield* isToolSafe(tool, o?.idempotent)
           const result = (yield* request(
             { method: "tools/call", tool, safe },
@@ -604,7 +641,18 @@ export const make = (options: McpConnection.Options) =>
             })
           }
           return result
-        }).pipe(Effect.withSpan("McpConnection.callTool", { attributes: { server: name, tool } })),
+        }).pipe(
+          Effect.onExit((exit) =>
+            Metrics.recordCall(
+              name,
+              tool,
+              Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.failureOption(exit.cause)),
+              now() - started
+            )
+          ),
+          Effect.withSpan("McpConnection.callTool", { attributes: { server: name, tool } })
+        )
+      },
       listTools: (o) =>
         paginate<Tool>(
           "tools/list",

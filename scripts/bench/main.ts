@@ -1,0 +1,182 @@
+/**
+ * `npm run bench [-- --quick] [-- --only 1,3]`: Tether side by side with the raw MCP SDK.
+ *
+ * 1. overhead   — tools/call echo: calls/s, p50, p99, 32-way calls/s, warnings
+ * 2. recovery   — server killed, restarted after 1 s: READY → first successful call
+ * 3. dead link  — server SIGSTOPped: time until Tether leaves Ready; a raw call in flight
+ * 4. chaos soak — HTTP behind a fault proxy, a fault every 5 s, 50 calls/s per side
+ * 5. scale      — N WebSocket connections in one process: memory per connection, connect-all
+ *
+ * Every server is a real child process on 127.0.0.1; every child is killed at the end,
+ * on Ctrl-C and on errors. Results go to `.bench/results.json` (git-ignored).
+ */
+import { build } from "esbuild"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { cpus, freemem, totalmem } from "node:os"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import {
+  BENCH_DIR,
+  closeAllTether,
+  descendants,
+  errorText,
+  FIXTURE,
+  installWarningCounter,
+  killAllChildren,
+  type PartResult,
+  type RunOptions,
+  say,
+  targetLine,
+  WORKER,
+  warningCounts
+} from "./common.js"
+import * as deadlink from "./deadlink.js"
+import * as overhead from "./overhead.js"
+import * as recovery from "./recovery.js"
+import * as scale from "./scale.js"
+import * as soak from "./soak.js"
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" }
+  },
+  strict: false
+})
+const options: RunOptions = { quick: values.quick === true }
+const only =
+  typeof values.only === "string" ? new Set(values.only.split(",").map((s) => s.trim())) : undefined
+
+const parts: Array<{ id: string; name: string; run: (o: RunOptions) => Promise<PartResult> }> = [
+  { id: "1", name: "overhead", run: overhead.run },
+  { id: "2", name: "recovery", run: recovery.run },
+  { id: "3", name: "deadlink", run: deadlink.run },
+  { id: "4", name: "soak", run: soak.run },
+  { id: "5", name: "scale", run: scale.run }
+]
+
+const version = (pkg: string): string => {
+  try {
+    return (
+      JSON.parse(readFileSync(join("node_modules", pkg, "package.json"), "utf8")) as { version: string }
+    ).version
+  } catch {
+    return "?"
+  }
+}
+
+const startedAt = new Date()
+const t0 = performance.now()
+const results: Record<string, unknown> = {
+  meta: {
+    startedAt: startedAt.toISOString(),
+    quick: options.quick,
+    argv: process.argv.slice(2),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model,
+    memoryTotalMiB: Math.round(totalmem() / 1024 / 1024),
+    memoryFreeMiB: Math.round(freemem() / 1024 / 1024),
+    versions: {
+      tether: (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version,
+      sdk: version("@modelcontextprotocol/sdk"),
+      effect: version("effect"),
+      ws: version("ws"),
+      tsx: version("tsx"),
+      esbuild: version("esbuild")
+    }
+  },
+  parts: {}
+}
+const partResults = results.parts as Record<string, unknown>
+const allTargets: Array<PartResult["targets"][number]> = []
+
+const writeResults = (status: string) => {
+  try {
+    mkdirSync(BENCH_DIR, { recursive: true })
+    results.status = status
+    results.durationSec = Math.round((performance.now() - t0) / 100) / 10
+    results.warnings = warningCounts
+    results.targets = allTargets
+    writeFileSync(join(BENCH_DIR, "results.json"), `${JSON.stringify(results, null, 2)}\n`)
+  } catch (e) {
+    process.stderr.write(`could not write results: ${errorText(e)}\n`)
+  }
+}
+
+let exiting = false
+const abort = (why: string, code: number) => {
+  if (exiting) return
+  exiting = true
+  process.stderr.write(`\nbench: ${why}; killing every child process\n`)
+  killAllChildren()
+  writeResults(`aborted: ${why}`)
+  process.exit(code)
+}
+process.on("SIGINT", () => abort("interrupted (SIGINT)", 130))
+process.on("SIGTERM", () => abort("terminated (SIGTERM)", 143))
+process.on("SIGHUP", () => abort("hung up (SIGHUP)", 129))
+process.on("uncaughtException", (e) => abort(`uncaught exception: ${e.stack ?? String(e)}`, 1))
+let strayRejections = 0
+process.on("unhandledRejection", (e) => {
+  // A raw SDK promise we already stopped waiting for (time-boxed) may reject later.
+  strayRejections += 1
+  if (strayRejections <= 3) process.stderr.write(`(stray rejection, ignored: ${errorText(e)})\n`)
+})
+process.on("exit", () => killAllChildren())
+
+const main = async () => {
+  installWarningCounter()
+  mkdirSync(BENCH_DIR, { recursive: true })
+  const common = {
+    bundle: true,
+    platform: "node" as const,
+    format: "esm" as const,
+    packages: "external" as const,
+    logLevel: "warning" as const
+  }
+  await build({ ...common, entryPoints: ["scripts/fixture-server.ts"], outfile: FIXTURE })
+  await build({ ...common, entryPoints: ["scripts/bench/worker.ts"], outfile: WORKER })
+  const meta = results.meta as Record<string, unknown>
+  say(
+    `Tether bench${options.quick ? " (--quick)" : ""}: node ${process.version}, ${meta.nproc} CPUs (${String(meta.cpu)}), ${String(meta.memoryTotalMiB)} MiB RAM`
+  )
+  say(`versions: ${JSON.stringify(meta.versions)}`)
+  for (const part of parts) {
+    if (only !== undefined && !only.has(part.id) && !only.has(part.name)) continue
+    const started = performance.now()
+    say(`\n=== Part ${part.id}: ${part.name} ===`)
+    try {
+      const r = await part.run(options)
+      partResults[part.name] = { ...r, seconds: Math.round((performance.now() - started) / 100) / 10 }
+      allTargets.push(...r.targets)
+    } catch (e) {
+      say(`  part ${part.id} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+      partResults[part.name] = { error: errorText(e) }
+      await closeAllTether()
+    }
+    say(`  (part ${part.id}: ${((performance.now() - started) / 1000).toFixed(1)} s)`)
+    writeResults("running")
+  }
+  say("\n=== Part 5b: 10,000-tenant pool ===\n  skipped: McpPool not built yet")
+  partResults.pool = { skipped: "McpPool not built yet" }
+
+  await closeAllTether()
+  killAllChildren()
+  const left = descendants()
+  say("\n=== Targets ===")
+  for (const t of allTargets) say(targetLine(t))
+  say(
+    `\nwarnings: tether ${warningCounts.tether}, raw ${warningCounts.raw}, outside blocks ${warningCounts.none}`
+  )
+  if (left.length > 0) say(`child processes still alive at the end: ${left.join(", ")}`)
+  results.childrenLeftAtEnd = left.length
+  writeResults("done")
+  say(`\nresults: .bench/results.json (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => abort(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 1)
+)

@@ -1,0 +1,275 @@
+/**
+ * Part 2 — recovery: the server is killed (SIGKILL) and started again on the same port
+ * after 1 s; we time from the restarted server printing READY to the first successful
+ * `echo` call. For stdio the restart is Tether's own respawn: timed from the kill.
+ *
+ * Tether: N cycles per transport on one connection (default policy), a probe loop of calls
+ * (3 s deadline each) started right after the kill. Raw SDK: a fresh `Client` per cycle, the
+ * same kill/restart, a probe loop of calls time-boxed at 5 s after READY: does it ever work
+ * again? (It does not: stdio never respawns, HTTP answers 404 for the old session, the
+ * WebSocket stays closed.)
+ */
+import { Effect, Either } from "effect"
+import {
+  echoText,
+  errorText,
+  type FixtureServer,
+  fmt,
+  type Kind,
+  median,
+  now,
+  openRaw,
+  openTether,
+  type PartResult,
+  percentile,
+  printTable,
+  type RawHandle,
+  type RunOptions,
+  say,
+  sleep,
+  startServer,
+  stdioFixtureChildren,
+  type TableSpec,
+  type Target,
+  type TetherHandle,
+  tetherSpec,
+  timeBox
+} from "./common.js"
+
+const DOWN_MS = 1_000
+const RAW_BOX_MS = 5_000
+const PROBE_CAP_MS = 20_000
+
+const label: Record<Kind, string> = { stdio: "stdio", http: "Streamable HTTP", ws: "WebSocket", sse: "SSE" }
+
+interface Cycle {
+  readonly recoveryMs: number | undefined
+  /** Fixture spawn → READY (network kinds): the restart's own cost, not Tether's. */
+  readonly serverStartMs: number | undefined
+  readonly probeCalls: number
+  readonly lastError: string | undefined
+}
+
+const killStdioChild = (except: ReadonlyArray<number> = []): number => {
+  const pids = stdioFixtureChildren().filter((p) => !except.includes(p))
+  if (pids.length !== 1) throw new Error(`expected one stdio fixture child, found ${pids.length}`)
+  process.kill(pids[0]!, "SIGKILL")
+  return pids[0]!
+}
+
+/** Calls until one succeeds; returns performance.now() of the first success. */
+const probe = async (
+  call: (remainingMs: number) => Promise<{ ok: boolean; error?: unknown }>,
+  deadline: () => number
+): Promise<{ okAt: number | undefined; calls: number; lastError: string | undefined }> => {
+  let calls = 0
+  let lastError: string | undefined
+  while (now() < deadline() && calls < 100_000) {
+    calls += 1
+    const r = await call(deadline() - now())
+    if (r.ok) return { okAt: now(), calls, lastError }
+    lastError = errorText(r.error)
+    await sleep(10)
+  }
+  return { okAt: undefined, calls, lastError }
+}
+
+const tetherCycles = async (kind: Kind, cycles: number, capMs: number) => {
+  const started = now()
+  let server: FixtureServer | undefined
+  let tether: TetherHandle | undefined
+  const out: Array<Cycle> = []
+  try {
+    if (kind !== "stdio") server = await startServer(kind)
+    tether = await openTether({ name: `recovery-${kind}`, server: tetherSpec(kind, server?.port) })
+    const conn = tether.conn
+    const call = (timeoutMs: number) =>
+      Effect.runPromise(
+        conn
+          .callTool("echo", { text: "up?" }, { timeout: Math.max(1, Math.min(3_000, timeoutMs)) })
+          .pipe(Effect.either)
+      ).then((e) =>
+        Either.isRight(e) && echoText(e.right) === "up?" ? { ok: true } : { ok: false, error: e }
+      )
+    for (let i = 0; i < cycles && now() - started < capMs; i++) {
+      const ready = await Effect.runPromise(conn.awaitReady({ timeout: 15_000 }).pipe(Effect.either))
+      if (Either.isLeft(ready)) throw new Error(`not ready before cycle ${i + 1}: ${errorText(ready.left)}`)
+      const warm = await call(5_000)
+      if (!warm.ok) throw new Error(`call failed before cycle ${i + 1}: ${errorText(warm.error)}`)
+      const killAt = now()
+      if (kind === "stdio") killStdioChild()
+      else await server!.kill()
+      let readyAt: number | undefined
+      const probing = probe(call, () => killAt + PROBE_CAP_MS)
+      let serverStartMs: number | undefined
+      if (server !== undefined) {
+        await sleep(killAt + DOWN_MS - now())
+        const spawnAt = now()
+        readyAt = await server.start()
+        serverStartMs = readyAt - spawnAt
+      }
+      const p = await probing
+      out.push({
+        recoveryMs: p.okAt === undefined ? undefined : p.okAt - (readyAt ?? killAt),
+        serverStartMs,
+        probeCalls: p.calls,
+        lastError: p.lastError
+      })
+    }
+    const stats = await Effect.runPromise(conn.stats)
+    return { cycles: out, reconnects: stats.reconnects, connectAttempts: stats.connectAttempts }
+  } finally {
+    await tether?.close()
+    await server?.kill()
+  }
+}
+
+/** One raw cycle: a fresh client, kill, restart after 1 s, probe for 5 s after READY. */
+const rawCycle = async (kind: Kind) => {
+  let server: FixtureServer | undefined
+  let raw: RawHandle | undefined
+  try {
+    if (kind !== "stdio") server = await startServer(kind)
+    raw = await openRaw(kind, server?.port)
+    const client = raw.client
+    const warm = await timeBox(client.callTool({ name: "echo", arguments: { text: "up?" } }), 5_000)
+    if (!warm.ok) throw new Error(`raw ${kind}: first call failed: ${errorText(warm.error)}`)
+    const killAt = now()
+    if (kind === "stdio") {
+      const pid = raw.pid()
+      if (pid === undefined) throw new Error("raw stdio: no child pid")
+      process.kill(pid, "SIGKILL")
+    } else {
+      await server!.kill()
+    }
+    let deadline = killAt + DOWN_MS + 15_000 + RAW_BOX_MS
+    let readyAt: number | undefined
+    if (kind === "stdio") deadline = killAt + RAW_BOX_MS
+    const probing = probe(
+      async (remaining) => {
+        const r = await timeBox(client.callTool({ name: "echo", arguments: { text: "up?" } }), remaining)
+        return r.ok && echoText(r.value) === "up?"
+          ? { ok: true }
+          : { ok: false, error: r.settled ? r.error : new Error("no answer (time box)") }
+      },
+      () => deadline
+    )
+    if (server !== undefined) {
+      await sleep(killAt + DOWN_MS - now())
+      readyAt = await server.start()
+      deadline = readyAt + RAW_BOX_MS
+    }
+    const p = await probing
+    return {
+      recovered: p.okAt !== undefined,
+      recoveryMs: p.okAt === undefined ? undefined : p.okAt - (readyAt ?? killAt),
+      probeCalls: p.calls,
+      lastError: p.lastError
+    }
+  } finally {
+    await raw?.close()
+    await server?.kill()
+  }
+}
+
+export const run = async (options: RunOptions): Promise<PartResult> => {
+  const kinds: Array<Kind> = options.quick ? ["stdio", "http", "ws"] : ["stdio", "http", "ws", "sse"]
+  const cycles = options.quick ? 3 : 20
+  const rawCycles = options.quick ? 1 : 3
+  const tables: Array<TableSpec> = []
+  const data: Record<string, unknown> = {}
+  const rows: Array<Array<string>> = []
+  const targets: Array<Target> = []
+
+  // Raw SDK first, all transports at once (the time box is wall-clock waiting).
+  say(
+    `  raw SDK: ${rawCycles} kill/restart cycle(s) per transport, time box ${RAW_BOX_MS / 1000} s after READY…`
+  )
+  const rawResults = new Map<Kind, Array<Awaited<ReturnType<typeof rawCycle>> | { error: string }>>()
+  await Promise.all(
+    kinds.map(async (kind) => {
+      const list: Array<Awaited<ReturnType<typeof rawCycle>> | { error: string }> = []
+      for (let i = 0; i < rawCycles; i++) {
+        try {
+          list.push(await rawCycle(kind))
+        } catch (e) {
+          list.push({ error: errorText(e) })
+        }
+      }
+      rawResults.set(kind, list)
+    })
+  )
+
+  for (const kind of kinds) {
+    say(`  Tether ${label[kind]}: ${cycles} cycles…`)
+    let tether: Awaited<ReturnType<typeof tetherCycles>> | undefined
+    let error: string | undefined
+    try {
+      tether = await tetherCycles(kind, cycles, options.quick ? 20_000 : 120_000)
+    } catch (e) {
+      error = errorText(e)
+    }
+    const rec = (tether?.cycles ?? []).flatMap((c) => (c.recoveryMs === undefined ? [] : [c.recoveryMs]))
+    const failed = (tether?.cycles ?? []).filter((c) => c.recoveryMs === undefined).length
+    const starts = (tether?.cycles ?? []).flatMap((c) =>
+      c.serverStartMs === undefined ? [] : [c.serverStartMs]
+    )
+    const raws = rawResults.get(kind) ?? []
+    const rawRecovered = raws.filter((r) => "recovered" in r && r.recovered).length
+    const rawErr = raws.map((r) => ("error" in r ? r.error : r.lastError)).find((e) => e !== undefined)
+    const rawTimes = raws.flatMap((r) =>
+      "recoveryMs" in r && r.recoveryMs !== undefined ? [r.recoveryMs] : []
+    )
+    data[kind] = {
+      measuredFrom: kind === "stdio" ? "kill (Tether's own respawn)" : "restarted server printed READY",
+      tether:
+        tether === undefined ? { error } : { ...tether, p50Ms: median(rec), p95Ms: percentile(rec, 95) },
+      raw: raws
+    }
+    rows.push([
+      label[kind],
+      kind === "stdio" ? "kill" : "READY",
+      `${rec.length}/${tether?.cycles.length ?? 0}${error !== undefined ? " (error)" : ""}`,
+      fmt(median(rec), 0),
+      fmt(percentile(rec, 95), 0),
+      fmt(Math.max(...rec), 0),
+      starts.length > 0 ? fmt(median(starts), 0) : "–",
+      rawRecovered > 0
+        ? `${rawRecovered}/${raws.length} in ${fmt(median(rawTimes), 0)} ms`
+        : `never (0/${raws.length} within ${RAW_BOX_MS / 1000} s)`,
+      (rawErr ?? "").slice(0, 60)
+    ])
+    targets.push({
+      part: "2",
+      name: `${label[kind]} recovery`,
+      target: "every cycle recovers",
+      value: `${rec.length}/${tether?.cycles.length ?? 0}, p50 ${fmt(median(rec), 0)} ms, p95 ${fmt(percentile(rec, 95), 0)} ms (raw: ${rawRecovered > 0 ? `${rawRecovered}/${raws.length}` : "never"})`,
+      met:
+        error === undefined && failed === 0 && rec.length === (tether?.cycles.length ?? -1) && rec.length > 0,
+      ...(error !== undefined ? { note: error } : {})
+    })
+  }
+  printTable(
+    tables,
+    `Part 2 — recovery after kill + restart (${DOWN_MS / 1000} s down), default policy`,
+    [
+      "transport",
+      "from",
+      "Tether ok",
+      "p50 ms",
+      "p95 ms",
+      "max ms",
+      "server start ms",
+      "raw SDK",
+      "raw last error"
+    ],
+    rows
+  )
+  const notes = [
+    "Tether: one connection per transport, default policy (reconnect: first retry immediate, then 100 ms × 1.5^n capped at 2 s, jitter 0.2); the probe calls echo with a 3 s deadline in a loop from the kill on.",
+    "'server start ms' is the fixture's own spawn→READY time (node start + imports), which the stdio numbers include since they are timed from the kill.",
+    `Raw SDK: a fresh Client per cycle, same kill/restart, probe calls time-boxed ${RAW_BOX_MS / 1000} s after READY (stdio: after the kill); run for all transports at once before the Tether cycles.`
+  ]
+  for (const n of notes) say(`  note: ${n}`)
+  return { data, targets, tables, notes }
+}

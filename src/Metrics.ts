@@ -1,0 +1,182 @@
+/**
+ * The metrics Tether records, as Effect `Metric`s. Export them with any Effect metrics
+ * exporter; the gateway serves them as Prometheus text through @effect/opentelemetry.
+ *
+ * Labels stay low-cardinality: `server`, `tool`, `outcome`, `reason`, `state`. Never a
+ * tenant, session or request id.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Metric, MetricBoundaries } from "effect"
+import type { ConnectionState } from "./ConnectionState.js"
+import type * as Errors from "./Errors.js"
+
+const seconds = MetricBoundaries.exponential({ start: 0.001, factor: 2, count: 16 })
+
+/**
+ * 1 for the state the connection is in, 0 for the others (label `state`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const connectionState = Metric.gauge("tether_connection_state", {
+  description: "1 for the current state of each connection (label state), 0 otherwise"
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const connectAttempts = Metric.counter("tether_connect_attempts", {
+  description: "Connect attempts by outcome (ok, error)",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const reconnects = Metric.counter("tether_reconnects", {
+  description: "Links lost, by reason (the error tag that ended the session)",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const recoverySeconds = Metric.histogram(
+  "tether_recovery_seconds",
+  seconds,
+  "Time from a lost link to Ready again"
+)
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const heartbeatSeconds = Metric.histogram(
+  "tether_heartbeat_rtt_seconds",
+  seconds,
+  "Heartbeat ping round trip"
+)
+
+/**
+ * 1 while the circuit is open (the connection is Failed and calls fail fast).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const circuitOpen = Metric.gauge("tether_circuit_open", { description: "1 while calls fail fast" })
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const calls = Metric.counter("tether_calls", {
+  description:
+    "Calls by server, tool and outcome (ok, tool_error, protocol_error, outcome_unknown, timeout, unavailable)",
+  incremental: true
+})
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const callSeconds = Metric.histogram(
+  "tether_call_duration_seconds",
+  seconds,
+  "Call duration, waiting included"
+)
+
+/**
+ * @since 0.1.0
+ * @category metrics
+ */
+export const retries = Metric.counter("tether_call_retries", {
+  description: "Attempts beyond the first, by server and tool",
+  incremental: true
+})
+
+const states: ReadonlyArray<ConnectionState["_tag"]> = [
+  "Connecting",
+  "Ready",
+  "Reconnecting",
+  "Failed",
+  "Closed"
+]
+
+/**
+ * Records a state change of `server` (the state gauge and the circuit gauge).
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordState = (server: string, state: ConnectionState): Effect.Effect<void> =>
+  Effect.forEach(
+    states,
+    (s) =>
+      Metric.set(
+        connectionState.pipe(Metric.tagged("server", server), Metric.tagged("state", s)),
+        s === state._tag ? 1 : 0
+      ),
+    { discard: true }
+  ).pipe(
+    Effect.zipRight(
+      Metric.set(circuitOpen.pipe(Metric.tagged("server", server)), state._tag === "Failed" ? 1 : 0)
+    )
+  )
+
+/**
+ * The `outcome` label of a finished call.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const outcomeOf = (error: Errors.TetherError | undefined): string => {
+  if (error === undefined) return "ok"
+  switch (error._tag) {
+    case "ToolFailed":
+      return "tool_error"
+    case "ProtocolError":
+    case "InvalidResponse":
+    case "UnknownTool":
+      return "protocol_error"
+    case "OutcomeUnknown":
+      return "outcome_unknown"
+    case "RequestTimeout":
+      return "timeout"
+    default:
+      return "unavailable"
+  }
+}
+
+/**
+ * Records one finished call.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordCall = (
+  server: string,
+  tool: string,
+  error: Errors.TetherError | undefined,
+  durationMs: number
+): Effect.Effect<void> =>
+  Effect.all(
+    [
+      Metric.update(
+        calls.pipe(
+          Metric.tagged("server", server),
+          Metric.tagged("tool", tool),
+          Metric.tagged("outcome", outcomeOf(error))
+        ),
+        1
+      ),
+      Metric.update(
+        callSeconds.pipe(Metric.tagged("server", server), Metric.tagged("tool", tool)),
+        durationMs / 1000
+      )
+    ],
+    { discard: true }
+  )

@@ -1,0 +1,323 @@
+/**
+ * The machinery of `McpPool`: default connections memoized in the pool's scope, tenant
+ * connections in an `RcMap` (idle TTL, capacity), the catalogue and status views.
+ *
+ * @internal
+ */
+import { Cause, Duration, Effect, Either, RcMap, Redacted, Scope } from "effect"
+import * as Config from "../Config.js"
+import * as Errors from "../Errors.js"
+import * as McpConnection from "../McpConnection.js"
+import type {
+  CatalogueEntry,
+  Calls,
+  ConnectionStatus,
+  McpPool,
+  Options,
+  ServerOptions,
+  Tenant,
+  TypeId as PoolTypeId
+} from "../McpPool.js"
+import * as Resilience from "../Resilience.js"
+import * as ServerSpec from "../ServerSpec.js"
+
+/** @internal */
+export const TypeId: PoolTypeId = Symbol.for("tether/McpPool") as PoolTypeId
+
+const PLACEHOLDER = "${tenant."
+
+/** Does this spec need a tenant to be usable (it holds `${tenant.…}` placeholders)? */
+const needsTenant = (spec: ServerSpec.ServerSpec): boolean => {
+  const values: Array<string> =
+    spec.type === "stdio"
+      ? [
+          spec.command,
+          ...spec.args,
+          ...(spec.cwd !== undefined ? [spec.cwd] : []),
+          ...Object.values(spec.env ?? {}).map(Redacted.value)
+        ]
+      : [spec.url, ...Object.values(spec.headers ?? {}).map(Redacted.value)]
+  return values.some((v) => v.includes(PLACEHOLDER))
+}
+
+const connectionOptions = (
+  server: ServerOptions,
+  spec: ServerSpec.ServerSpec
+): McpConnection.McpConnection.Options => ({
+  name: server.name,
+  server: spec,
+  resilience: server.resilience,
+  tools: server.tools,
+  trustAnnotations: server.trustAnnotations
+})
+
+const statusOf = (
+  server: ServerOptions,
+  tenant: string | undefined,
+  conn: McpConnection.McpConnection | undefined,
+  startedAt: number
+): Effect.Effect<ConnectionStatus> =>
+  conn === undefined
+    ? Effect.succeed({
+        server: server.name,
+        tenant,
+        state: "Idle",
+        detail: undefined,
+        optional: server.optional ?? false,
+        connectAttempts: 0,
+        reconnects: 0,
+        errors: 0,
+        lastError: undefined,
+        since: startedAt,
+        pendingCalls: 0
+      })
+    : Effect.all([conn.state, conn.stats]).pipe(
+        Effect.map(([state, stats]): ConnectionStatus => ({
+          server: server.name,
+          tenant,
+          state: state._tag,
+          detail: state,
+          optional: server.optional ?? false,
+          connectAttempts: stats.connectAttempts,
+          reconnects: stats.reconnects,
+          errors: stats.errors,
+          lastError:
+            stats.lastError === undefined
+              ? undefined
+              : { tag: stats.lastError._tag, message: stats.lastError.message, at: stats.lastErrorAt },
+          since: stats.stateSince,
+          pendingCalls: stats.pendingCalls
+        }))
+      )
+
+const tenantKey = (tenant: string, server: string) => JSON.stringify([tenant, server])
+
+/** @internal */
+export const make = (options: Options | Config.TetherConfig) =>
+  Effect.gen(function* () {
+    const servers = new Map(options.servers.map((s) => [s.name, s] as const))
+    const names = [...servers.keys()]
+    const separator = options.namespaceSeparator ?? "__"
+    const scope = yield* Effect.scope
+    const startedAt = yield* Effect.clockWith((c) => c.currentTimeMillis)
+
+    // Every spec and policy is checked before anything starts.
+    for (const server of options.servers) {
+      // A spec with ${tenant.…} placeholders is checked when rendered for a tenant.
+      if (!needsTenant(server.spec)) {
+        yield* ServerSpec.decode(server.spec, { server: server.name, path: `mcpServers.${server.name}` })
+      }
+      yield* Resilience.merge(server.resilience, undefined)
+    }
+
+    const unknownServer = (name: string) =>
+      new Errors.UnknownServer({
+        server: name,
+        known: names,
+        message: `no server named ${JSON.stringify(name)}; configured: ${names.join(", ") || "(none)"}`
+      })
+
+    const lookupServer = (name: string): Effect.Effect<ServerOptions, Errors.UnknownServer> => {
+      const server = servers.get(name)
+      return server === undefined ? Effect.fail(unknownServer(name)) : Effect.succeed(server)
+    }
+
+    // --- the default tenant: one connection per server, for the pool's lifetime ------------
+    const defaults = new Map<string, McpConnection.McpConnection>()
+    const getDefault = yield* Effect.cachedFunction((name: string) =>
+      Effect.gen(function* () {
+        const server = yield* lookupServer(name)
+        if (needsTenant(server.spec)) {
+          return yield* new Errors.InvalidConfig({
+            server: name,
+            path: `mcpServers.${name}`,
+            message: `server ${name} uses \${tenant.…} placeholders: call it through forTenant(…)`
+          })
+        }
+        const conn = yield* McpConnection.make(connectionOptions(server, server.spec)).pipe(
+          Scope.extend(scope)
+        )
+        defaults.set(name, conn)
+        return conn
+      })
+    )
+
+    // --- tenants: RcMap keyed by (tenant, server) ------------------------------------------
+    const tenantValues = new Map<string, Readonly<Record<string, string>>>()
+    const open = new Map<
+      string,
+      { readonly tenant: string; readonly server: ServerOptions; readonly conn: McpConnection.McpConnection }
+    >()
+    const maxConnections = options.maxConnections ?? 1_000
+    const tenants = yield* RcMap.make({
+      lookup: (key: string) =>
+        Effect.gen(function* () {
+          const [tenant, name] = JSON.parse(key) as [string, string]
+          const server = yield* lookupServer(name)
+          const values = { id: tenant, ...tenantValues.get(tenant) }
+          const spec = yield* Config.renderTenant(server.spec, values, { server: name })
+          const conn = yield* McpConnection.make(connectionOptions(server, spec))
+          open.set(key, { tenant, server, conn })
+          yield* Effect.addFinalizer(() => Effect.sync(() => open.delete(key)))
+          return conn
+        }),
+      idleTimeToLive:
+        options.idleTimeToLive === undefined ? Duration.minutes(5) : Duration.decode(options.idleTimeToLive),
+      capacity: maxConnections
+    })
+
+    const tenantConnection = (tenant: string, name: string) =>
+      RcMap.get(tenants, tenantKey(tenant, name)).pipe(
+        Effect.catchIf(Cause.isExceededCapacityException, () =>
+          Effect.fail(
+            new Errors.Overloaded({
+              server: name,
+              limit: maxConnections,
+              message: `the pool already holds its maximum of ${maxConnections} open tenant connections`
+            })
+          )
+        )
+      )
+
+    // --- the call surface, shared by the default tenant and each tenant --------------------
+    const calls = (
+      connection: (
+        name: string
+      ) => Effect.Effect<
+        McpConnection.McpConnection,
+        Errors.UnknownServer | Errors.InvalidConfig | Errors.Overloaded,
+        Scope.Scope
+      >,
+      selectable: (server: ServerOptions) => boolean,
+      statusEffect: Effect.Effect<ReadonlyArray<ConnectionStatus>>
+    ): Calls => {
+      const withConnection = <A, E>(
+        name: string,
+        f: (conn: McpConnection.McpConnection) => Effect.Effect<A, E>
+      ) => Effect.scoped(Effect.flatMap(connection(name), f))
+
+      const callTool: Calls["callTool"] = (name, tool, args, callOptions) =>
+        withConnection(name, (conn) =>
+          Effect.gen(function* () {
+            const known = yield* conn.tools
+            if (known.length > 0 && !known.some((t) => t.name === tool)) {
+              // The catalogue may be stale: ask once before calling the tool unknown.
+              const fresh = yield* conn.listTools(callOptions)
+              if (!fresh.some((t) => t.name === tool)) {
+                return yield* new Errors.UnknownTool({
+                  server: name,
+                  tool,
+                  message: `server ${name} has no tool ${JSON.stringify(tool)}`
+                })
+              }
+            }
+            return yield* conn.callTool(tool, args, callOptions)
+          })
+        ).pipe(Effect.withSpan("McpPool.callTool", { attributes: { server: name, tool } }))
+
+      const split = (qualified: string): Either.Either<readonly [string, string], Errors.UnknownServer> => {
+        const server = [...names]
+          .sort((a, b) => b.length - a.length)
+          .find((n) => qualified.startsWith(`${n}${separator}`))
+        return server === undefined
+          ? Either.left(
+              new Errors.UnknownServer({
+                server: qualified,
+                known: names,
+                message: `${JSON.stringify(qualified)} does not start with a server name and "${separator}"; servers: ${names.join(", ")}`
+              })
+            )
+          : Either.right([server, qualified.slice(server.length + separator.length)] as const)
+      }
+
+      const tools: Calls["tools"] = (toolOptions) =>
+        Effect.gen(function* () {
+          const selected =
+            toolOptions?.server !== undefined
+              ? [yield* lookupServer(toolOptions.server)]
+              : options.servers.filter(selectable)
+          const timeout = toolOptions?.timeout ?? "5 seconds"
+          const perServer = yield* Effect.forEach(
+            selected,
+            (server) =>
+              withConnection(server.name, (conn) =>
+                conn.awaitReady({ timeout }).pipe(
+                  Effect.ignore,
+                  Effect.zipRight(conn.tools),
+                  Effect.map((list) =>
+                    list.map((tool): CatalogueEntry => ({
+                      name: `${server.name}${separator}${tool.name}`,
+                      server: server.name,
+                      tool
+                    }))
+                  )
+                )
+              ).pipe(Effect.orElseSucceed((): ReadonlyArray<CatalogueEntry> => [])),
+            { concurrency: "unbounded" }
+          )
+          return perServer.flat()
+        })
+
+      return {
+        connection,
+        callTool,
+        call: (qualified, args, callOptions) =>
+          Either.match(split(qualified), {
+            onLeft: (e) => Effect.fail(e),
+            onRight: ([server, tool]) => callTool(server, tool, args, callOptions)
+          }),
+        tools,
+        status: statusEffect,
+        reconnect: (name) => withConnection(name, (conn) => conn.reconnect)
+      }
+    }
+
+    const defaultStatus = Effect.suspend(() =>
+      Effect.forEach(
+        options.servers.filter((s) => !needsTenant(s.spec)),
+        (server) => statusOf(server, undefined, defaults.get(server.name), startedAt)
+      )
+    )
+    const tenantStatus = (tenant: string | undefined) =>
+      Effect.suspend(() =>
+        Effect.forEach(
+          [...open.values()].filter((e) => tenant === undefined || e.tenant === tenant),
+          (e) => statusOf(e.server, e.tenant, e.conn, startedAt)
+        )
+      )
+
+    const defaultCalls = calls(getDefault, (s) => !needsTenant(s.spec), defaultStatus)
+
+    // Eager servers start connecting now, each in its own supervisor fiber.
+    for (const server of options.servers) {
+      if (server.lazy !== true && !needsTenant(server.spec)) {
+        yield* getDefault(server.name).pipe(Effect.catchTag("UnknownServer", Effect.die))
+      }
+    }
+
+    const pool: McpPool = {
+      [TypeId]: TypeId,
+      ...defaultCalls,
+      servers: names,
+      separator,
+      forTenant: (tenant: Tenant) => {
+        tenantValues.set(tenant.id, tenant.values ?? {})
+        return calls(
+          (name) => Effect.zipRight(lookupServer(name), tenantConnection(tenant.id, name)),
+          () => true,
+          tenantStatus(tenant.id)
+        )
+      },
+      statusAll: Effect.map(Effect.all([defaultStatus, tenantStatus(undefined)]), ([a, b]) => [...a, ...b]),
+      pendingCalls: Effect.suspend(() =>
+        Effect.map(
+          Effect.forEach([...defaults.values(), ...[...open.values()].map((e) => e.conn)], (c) => c.stats),
+          (all) => all.reduce((n, s) => n + s.pendingCalls, 0)
+        )
+      )
+    }
+    return pool
+  })
+
+/** @internal */
+export const fromFile = (path: string) => Effect.flatMap(Config.load(path), make)
