@@ -93,12 +93,25 @@ export const timeBox = <A>(promise: Promise<A>, ms: number): Promise<Boxed<A>> =
   })
 }
 
+/** Shortens the SDK's verbose HTTP errors ("Streamable HTTP error: Error POSTing to endpoint: {json}"). */
+const shorten = (text: string): string => {
+  const m = /^Streamable HTTP error: Error POSTing to endpoint: (.*)$/s.exec(text)
+  if (m === null) return text
+  try {
+    const body = JSON.parse(m[1]!) as { error?: { code?: number; message?: string } }
+    return `StreamableHTTPError: ${body.error?.message ?? m[1]!}${body.error?.code !== undefined ? ` (${body.error.code})` : ""}`
+  } catch {
+    return `StreamableHTTPError: ${m[1]!}`
+  }
+}
+
 export const errorText = (e: unknown): string => {
   if (e === undefined) return ""
   if (typeof e === "object" && e !== null) {
     const tag = "_tag" in e && typeof e._tag === "string" ? `${e._tag}: ` : ""
     const message = "message" in e && typeof e.message === "string" ? e.message : String(e)
-    return `${tag}${message}`.slice(0, 200)
+    const code = "code" in e && typeof e.code === "number" && !tag ? ` [${e.code}]` : ""
+    return shorten(`${tag}${message}`).slice(0, 200) + code
   }
   return String(e).slice(0, 200)
 }
@@ -117,9 +130,9 @@ export const fullGc = async (): Promise<void> => {
   gcFn()
 }
 
-export const memory = (): { heapUsed: number; rss: number } => {
+export const memory = (): { heapUsed: number; heapTotal: number; rss: number } => {
   const m = process.memoryUsage()
-  return { heapUsed: m.heapUsed, rss: m.rss }
+  return { heapUsed: m.heapUsed, heapTotal: m.heapTotal, rss: m.rss }
 }
 
 export const MiB = 1024 * 1024
@@ -211,18 +224,29 @@ const cmdline = (pid: number): Array<string> => {
   }
 }
 
+const statFields = (pid: number): Array<string> => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  } catch {
+    return []
+  }
+}
+
 /** Direct children of this process that run the bundled fixture with `--transport stdio`. */
 export const stdioFixtureChildren = (): Array<number> =>
   descendants().filter((pid) => {
     const args = cmdline(pid)
     if (!args.includes(FIXTURE) || !args.includes("stdio")) return false
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid
-    } catch {
-      return false
-    }
+    return Number(statFields(pid)[1]) === process.pid
   })
+
+/**
+ * The stdio fixture children Tether spawned: Tether starts each in its own process group
+ * (pgid = pid); the SDK's StdioClientTransport does not.
+ */
+export const tetherStdioChildren = (): Array<number> =>
+  stdioFixtureChildren().filter((pid) => Number(statFields(pid)[2]) === pid)
 
 /** Kills every process this run started: registered children first, then any descendant. */
 export const killAllChildren = (): void => {

@@ -26,10 +26,10 @@ import {
   say,
   sleep,
   startServer,
-  stdioFixtureChildren,
   type TableSpec,
   type Target,
   type TetherHandle,
+  tetherStdioChildren,
   tetherSpec,
   timeBox
 } from "./common.js"
@@ -94,7 +94,7 @@ const trial = async (kind: Kind, heartbeat: Heartbeat): Promise<Trial> => {
 
     const pids =
       kind === "stdio"
-        ? [...stdioFixtureChildren().filter((p) => p !== raw!.pid()), raw.pid()!]
+        ? [...tetherStdioChildren(), raw.pid()!]
         : [server!.pid()!]
     if (kind === "stdio" && pids.length !== 2)
       throw new Error(`expected 2 stdio children, found ${pids.length}`)
@@ -105,8 +105,11 @@ const trial = async (kind: Kind, heartbeat: Heartbeat): Promise<Trial> => {
     }
     idCounter += 1
     const tetherCall = Effect.runPromise(
-      conn.callTool("count", { id: `deadlink-t-${idCounter}` }, { timeout: limit + 20_000 })
-    )
+      conn.callTool("count", { id: `deadlink-t-${idCounter}` }, { timeout: limit + 20_000 }).pipe(Effect.either)
+    ).then((e) => {
+      if (Either.isLeft(e)) throw e.left
+      return e.right
+    })
     const rawCall = raw.client.callTool({ name: "count", arguments: { id: `deadlink-r-${idCounter}` } })
     const [l, t, r] = await Promise.all([
       timeBox(left, limit + 5_000),

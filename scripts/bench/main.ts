@@ -163,8 +163,9 @@ const main = async () => {
   partResults.pool = { skipped: "McpPool not built yet" }
 
   await closeAllTether()
-  killAllChildren()
+  // Whatever a part left running is a leak: count it before killing it.
   const left = descendants()
+  killAllChildren()
   say("\n=== Targets ===")
   for (const t of allTargets) say(targetLine(t))
   say(

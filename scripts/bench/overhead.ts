@@ -56,8 +56,14 @@ const sizes = (kind: OverheadKind, quick: boolean): Sizes => {
     http: { seq: 400, conc: 1_600 },
     sse: { seq: 400, conc: 1_600 }
   }
-  const s = full[kind]
-  return quick ? { seq: Math.ceil(s.seq / 4), conc: Math.ceil(s.conc / 4) } : s
+  const quickSizes: Record<OverheadKind, Sizes> = {
+    inmemory: { seq: 1_000, conc: 4_000 },
+    stdio: { seq: 250, conc: 1_000 },
+    ws: { seq: 250, conc: 1_000 },
+    http: { seq: 100, conc: 300 },
+    sse: { seq: 100, conc: 300 }
+  }
+  return quick ? quickSizes[kind] : full[kind]
 }
 
 const targets: Record<OverheadKind, number> = { inmemory: 0.9, stdio: 0.97, ws: 0.97, http: 1.0, sse: 1.0 }

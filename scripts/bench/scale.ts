@@ -169,7 +169,7 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
         } catch (e) {
           results.push({ side, error: errorText(e) })
         }
-        await sleep(300)
+        await timeBox(w.exited, 5_000)
       }
     }
   } finally {

@@ -79,6 +79,9 @@ export interface SoakWorkerResult {
   readonly rssEndMiB: number
   readonly heapStartMiB: number
   readonly heapEndMiB: number
+  readonly heapTotalStartMiB: number
+  readonly heapTotalEndMiB: number
+  readonly samples: ReadonlyArray<{ atMs: number; rssMiB: number; heapUsedMiB: number; heapTotalMiB: number }>
   readonly warnings: number
   readonly warningKinds: Record<string, number>
   readonly childrenLeft: number
@@ -124,6 +127,22 @@ export const worker = async (p: SoakWorkerParams, waitGo: () => Promise<void>): 
   const records: Array<CallRecord> = []
   const promises: Array<Promise<void>> = []
   const t0 = now()
+  // Memory after a full GC at 25 %, 50 % and 75 % of the window (a leak keeps growing; a
+  // one-time warm-up, such as V8's young generation growing to its working size, does not).
+  const samples: Array<{ atMs: number; rssMiB: number; heapUsedMiB: number; heapTotalMiB: number }> = []
+  const sampler = (async () => {
+    for (const f of [0.25, 0.5, 0.75]) {
+      await sleep(t0 + p.durationMs * f - now())
+      await fullGc()
+      const m = memory()
+      samples.push({
+        atMs: Math.round(now() - t0),
+        rssMiB: m.rss / MiB,
+        heapUsedMiB: m.heapUsed / MiB,
+        heapTotalMiB: m.heapTotal / MiB
+      })
+    }
+  })()
   const total = Math.floor((p.durationMs / 1000) * RATE)
   for (let i = 0; i < total; i++) {
     const due = t0 + (i * 1000) / RATE
@@ -147,6 +166,7 @@ export const worker = async (p: SoakWorkerParams, waitGo: () => Promise<void>): 
       )
     )
   }
+  await sampler
   const drainStart = now()
   await timeBox(Promise.all(promises), p.drainMs)
   const drainMs = now() - drainStart
@@ -184,6 +204,9 @@ export const worker = async (p: SoakWorkerParams, waitGo: () => Promise<void>): 
     rssEndMiB: end.rss / MiB,
     heapStartMiB: start.heapUsed / MiB,
     heapEndMiB: end.heapUsed / MiB,
+    heapTotalStartMiB: start.heapTotal / MiB,
+    heapTotalEndMiB: end.heapTotal / MiB,
+    samples,
     warnings: warningCounts.tether + warningCounts.raw + warningCounts.none,
     warningKinds: warningCounts.byName,
     childrenLeft: 0,
@@ -202,6 +225,7 @@ interface WorkerProc {
   readonly child: ChildProcess
   readonly ready: Promise<void>
   readonly result: Promise<unknown>
+  readonly exited: Promise<void>
 }
 
 /** Spawns the bundled worker with params; it prints READY, waits for GO on stdin, prints RESULT. */
@@ -209,6 +233,7 @@ export const spawnWorker = (params: unknown, timeoutMs: number): WorkerProc => {
   const child = track(
     spawn(process.execPath, [WORKER, JSON.stringify(params)], { stdio: ["pipe", "pipe", "pipe"] })
   )
+  const exited = new Promise<void>((r) => child.once("exit", () => r()))
   let out = ""
   let err = ""
   let onReady: () => void = () => {}
@@ -243,7 +268,7 @@ export const spawnWorker = (params: unknown, timeoutMs: number): WorkerProc => {
   })
   result.catch(() => {})
   ready.catch(() => {})
-  return { child, ready, result }
+  return { child, ready, result, exited }
 }
 
 const countLog = (file: string): Map<string, number> => {
@@ -347,7 +372,9 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
           failedButRan += 1
         if (outcome === "ok" && ran === 0) okButNotRun += 1
       }
+      const mid = r.samples[1]
       return {
+        rssGrowthSecondHalfMiB: mid === undefined ? Number.NaN : r.rssEndMiB - mid.rssMiB,
         idempotentSuccessPct: (r.echo.ok / Math.max(1, r.echo.issued)) * 100,
         duplicates,
         failedButRan,
@@ -358,9 +385,9 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
     }
     const ts = sideSummary(tether)
     const rs = sideSummary(raw)
+    await timeBox(Promise.all(workers.map((w) => w.exited)), 5_000)
     await server.kill()
     await timeBox(Effect.runPromise(Scope.close(scope, Exit.void)), 5_000)
-    await sleep(100)
     const left = descendants()
     const tables: Array<TableSpec> = []
     const fails = (f: Record<string, number>) =>
@@ -380,6 +407,8 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
       `${r.pendingAtEnd}${r.pendingCallsStat !== undefined ? ` (stats ${r.pendingCallsStat})` : ""}`,
       String(r.childrenLeft),
       fmt(s.rssGrowthMiB, 1),
+      fmt(s.rssGrowthSecondHalfMiB, 1),
+      fmt(s.heapGrowthMiB, 1),
       String(r.warnings)
     ]
     printTable(
@@ -396,6 +425,8 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
         "pending at end",
         "children left",
         "RSS growth MiB",
+        "2nd half MiB",
+        "heap growth MiB",
         "warnings"
       ],
       [row("Tether", tether, ts), row("raw SDK", raw, rs)]
@@ -405,8 +436,20 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
     say(`  raw echo failures: ${fails(raw.echo.failures) || "none"}`)
     say(`  raw count failures: ${fails(raw.count.failures) || "none"}`)
     say(`  child processes of the bench left after teardown: ${left.length}`)
+    for (const [name, r] of [
+      ["Tether", tether],
+      ["raw", raw]
+    ] as const) {
+      say(
+        `  ${name} memory after GC (MiB): start rss ${fmt(r.rssStartMiB, 1)} heap ${fmt(r.heapStartMiB, 1)}/${fmt(r.heapTotalStartMiB, 1)}; ` +
+          r.samples
+            .map((x) => `${(x.atMs / 1000).toFixed(0)} s rss ${fmt(x.rssMiB, 1)} heap ${fmt(x.heapUsedMiB, 1)}/${fmt(x.heapTotalMiB, 1)}`)
+            .join("; ") +
+          `; end rss ${fmt(r.rssEndMiB, 1)} heap ${fmt(r.heapEndMiB, 1)}/${fmt(r.heapTotalEndMiB, 1)} (used/total)`
+      )
+    }
     const notes = [
-      "Each side is its own process (bundled worker): RSS is measured after warm-up and again after the drain, both after a full GC.",
+      "Each side is its own process (bundled worker): RSS growth = RSS after the drain − RSS after a 25-call warm-up, both after a full GC; '2nd half' = end − the sample at 50 % of the window (a leak keeps growing there, a one-time warm-up does not).",
       `After the window, calls get up to ${drainMs / 1000} s to settle; 'pending at end' counts calls still unsettled then (Tether also reports stats.pendingCalls).`,
       "duplicates: count ids the server ran twice (from the fixture's --log); failed-but-ran: count calls reported as a plain failure (not OutcomeUnknown) although the server ran them.",
       "Default Tether policy; raw client: SDK StreamableHTTPClientTransport with default options."

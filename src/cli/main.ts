@@ -16,6 +16,7 @@ import * as Errors from "../Errors.js"
 import * as McpPool from "../McpPool.js"
 import { VERSION } from "../internal/version.js"
 import { exitCodeOf, formatError, formatStatus, formatTools, renderResult } from "./format.js"
+import { serve } from "./serve.js"
 
 const configOption = Options.text("config").pipe(
   Options.withAlias("c"),
@@ -171,7 +172,7 @@ const parseArgs = (text: string) =>
 /** The root command; `serve` and `agent` join it as they are built. */
 export const tether = Command.make("tether").pipe(
   Command.withDescription("Resilient MCP connections: list tools, call them, watch their state"),
-  Command.withSubcommands([tools, call, status])
+  Command.withSubcommands([tools, call, status, serve])
 )
 
 const cli = Command.run(tether, { name: "tether", version: VERSION })

@@ -1,0 +1,93 @@
+/**
+ * `tether serve`: MCP tools as plain HTTP in front of an `McpPool`, with `/health`,
+ * Prometheus `/metrics`, a live OpenAPI document and an API key.
+ *
+ * | route | what |
+ * |---|---|
+ * | `GET /health` | 200 when every server not marked `optional` is Ready, else 503; per-server JSON |
+ * | `GET /metrics` | Prometheus text |
+ * | `POST /{server}/{tool}` | the tool's arguments as the JSON body → the tool's result |
+ * | `GET /openapi.json`, `GET /docs` | generated from the live catalogue |
+ * | `POST /admin/servers/{name}/reconnect` | drop the session and connect again |
+ *
+ * Errors map to HTTP with a JSON body `{ error: { tag, message, … } }`:
+ * bad arguments 422 · unknown server/tool 404 · tool error (`isError`) 200 with the result
+ * as the tool gave it · unavailable 503 with `Retry-After` · timeout 504 · `OutcomeUnknown`
+ * 502 with `may_have_run: true` · malformed JSON 400 · body too large 413 · missing or
+ * wrong API key 401 with `WWW-Authenticate`.
+ *
+ * @since 0.1.0
+ */
+import { HttpServer, type HttpServerError } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Layer, type Redacted } from "effect"
+import { createServer } from "node:http"
+import type * as Errors from "./Errors.js"
+import * as internal from "./internal/gateway.js"
+import type * as McpPool from "./McpPool.js"
+import type * as Prometheus from "./Prometheus.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default 127.0.0.1. */
+  readonly host?: string | undefined
+  /** Default 8000; 0 picks a free port. */
+  readonly port?: number | undefined
+  /** When set, every route but (by default) `/health` needs `Authorization: Bearer <key>`. */
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+  /** Whether `/health` is reachable without the key (default true). */
+  readonly healthOpen?: boolean | undefined
+  /** Largest accepted request body, in bytes (default 1 MiB). */
+  readonly maxBodyBytes?: number | undefined
+}
+
+/**
+ * The error → HTTP mapping, for hosts that expose Tether calls over HTTP themselves.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const httpErrorOf: (error: Errors.TetherError) => {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: unknown
+} = internal.httpErrorOf
+
+/**
+ * The gateway's routes as an HTTP app (no server): use it to mount Tether in your own
+ * `@effect/platform` server.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const app = (options: Options = {}) => internal.makeApp(options)
+
+/**
+ * Serves the gateway on the Node HTTP server; prints `LISTENING <host>:<port>` on stdout
+ * once bound.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<never, ServeError, McpPool.McpPool | Prometheus.Prometheus> =>
+  Layer.mergeAll(HttpServer.serve(internal.makeApp(options)), Layer.effectDiscard(internal.announce)).pipe(
+    Layer.provide(
+      NodeHttpServer.layer(() => createServer(), {
+        port: options.port ?? 8000,
+        host: options.host ?? "127.0.0.1"
+      })
+    )
+  )
+
+/**
+ * The server could not listen (port in use, permission denied).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ServeError = HttpServerError.ServeError

@@ -1,0 +1,263 @@
+/**
+ * The gateway's routes: auth, body limits, the error → HTTP mapping, health, metrics,
+ * OpenAPI, tool calls.
+ *
+ * @internal
+ */
+import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
+import type { JsonSchemaType } from "@modelcontextprotocol/sdk/validation/types"
+import { Clock, Console, Effect, Option, Redacted } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
+import * as Errors from "../Errors.js"
+import type { Options } from "../Gateway.js"
+import * as McpPool from "../McpPool.js"
+import { Prometheus } from "../Prometheus.js"
+import { docsPage, document } from "./openapi.js"
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  HttpServerResponse.unsafeJson(body, { status, headers })
+
+const errorBody = (tag: string, message: string, extra: Record<string, unknown> = {}) => ({
+  error: { tag, message, ...extra }
+})
+
+/** @internal The error → HTTP mapping (documented in Gateway.ts). */
+export const httpErrorOf = (
+  error: Errors.TetherError
+): {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: unknown
+} => {
+  const base = { server: error.server }
+  switch (error._tag) {
+    case "UnknownServer":
+    case "UnknownTool":
+      return { status: 404, headers: {}, body: errorBody(error._tag, error.message, base) }
+    case "ToolFailed":
+      return { status: 200, headers: {}, body: error.result }
+    case "ProtocolError":
+      return error.code === -32602
+        ? {
+            status: 422,
+            headers: {},
+            body: errorBody(error._tag, error.message, { ...base, code: error.code })
+          }
+        : {
+            status: 502,
+            headers: {},
+            body: errorBody(error._tag, error.message, { ...base, code: error.code })
+          }
+    case "OutcomeUnknown":
+      return {
+        status: 502,
+        headers: {},
+        body: errorBody(error._tag, error.message, {
+          ...base,
+          tool: error.tool,
+          request_id: error.requestId,
+          may_have_run: true
+        })
+      }
+    case "RequestTimeout":
+      return { status: 504, headers: {}, body: errorBody(error._tag, error.message, base) }
+    case "InvalidConfig":
+      return { status: 500, headers: {}, body: errorBody(error._tag, error.message, base) }
+    case "Unauthorized":
+    case "InvalidResponse":
+      return { status: 502, headers: {}, body: errorBody(error._tag, error.message, base) }
+    default: {
+      // Recoverable families and SpawnFailed: the server is unavailable right now.
+      const retryAfterMs =
+        error._tag === "HttpUnavailable"
+          ? error.retryAfterMs
+          : error._tag === "ServerUnavailable" && error.retryAt !== undefined
+            ? Math.max(0, error.retryAt - Date.now())
+            : undefined
+      const seconds = Math.max(1, Math.ceil((retryAfterMs ?? 1_000) / 1_000))
+      return {
+        status: 503,
+        headers: { "retry-after": String(seconds) },
+        body: errorBody(error._tag, error.message, base)
+      }
+    }
+  }
+}
+
+const respondError = (error: Errors.TetherError) => {
+  const { body, headers, status } = httpErrorOf(error)
+  return json(status, body, { ...headers })
+}
+
+const digest = (s: string) => createHash("sha256").update(s).digest()
+
+/** Constant-time comparison (of fixed-length digests, so the length leaks nothing either). */
+const keyMatches = (expected: Redacted.Redacted<string>, given: string): boolean =>
+  timingSafeEqual(digest(Redacted.value(expected)), digest(given))
+
+const validator = new AjvJsonSchemaValidator()
+
+/** @internal Prints where the gateway listens (tests and scripts wait for this line). */
+export const announce = HttpServer.addressFormattedWith((address) =>
+  Console.log(`LISTENING ${address.replace(/^http:\/\//, "")}`)
+)
+
+/** @internal */
+export const makeApp = (options: Options) => {
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024
+  const healthOpen = options.healthOpen ?? true
+  const apiKey = options.apiKey
+
+  const authorized = (open: boolean) =>
+    Effect.gen(function* () {
+      if (apiKey === undefined || open) return true
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const header = request.headers["authorization"] ?? ""
+      const match = /^Bearer\s+(.+)$/i.exec(header)
+      return match !== null && keyMatches(apiKey, match[1]!.trim())
+    })
+
+  const unauthorized = json(
+    401,
+    errorBody("Unauthorized", "missing or wrong API key (send Authorization: Bearer <key>)"),
+    {
+      "www-authenticate": 'Bearer realm="tether"'
+    }
+  )
+
+  const guarded = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>, open = false) =>
+    Effect.flatMap(authorized(open), (ok) => (ok ? handler : Effect.succeed(unauthorized)))
+
+  const health = Effect.gen(function* () {
+    const pool = yield* McpPool.McpPool
+    const now = yield* Clock.currentTimeMillis
+    const all = yield* pool.status
+    const servers = Object.fromEntries(
+      all.map((s) => [
+        s.server,
+        {
+          status: s.state.toLowerCase(),
+          optional: s.optional,
+          error_count: s.errors,
+          reconnect_attempts: Math.max(0, s.connectAttempts - 1),
+          reconnects: s.reconnects,
+          last_error: s.lastError === undefined ? null : `${s.lastError.tag}: ${s.lastError.message}`,
+          last_check: new Date(now).toISOString(),
+          since: new Date(s.since).toISOString()
+        }
+      ])
+    )
+    const down = all.filter((s) => !s.optional && s.state !== "Ready").map((s) => s.server)
+    return json(down.length === 0 ? 200 : 503, {
+      status: down.length === 0 ? "ok" : "unavailable",
+      ...(down.length > 0 ? { unavailable: down } : {}),
+      servers
+    })
+  })
+
+  const metrics = Effect.gen(function* () {
+    const prometheus = yield* Prometheus
+    const text = yield* prometheus.render
+    return HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+  })
+
+  // Without a server filter `tools` cannot fail; the type still says UnknownServer.
+  const catalogue = Effect.flatMap(McpPool.McpPool, (pool) => pool.tools({ timeout: "2 seconds" })).pipe(
+    Effect.orDie
+  )
+
+  const openapi = Effect.map(catalogue, (entries) =>
+    json(200, document(entries, { secured: apiKey !== undefined, healthOpen }))
+  )
+
+  const docs = Effect.map(catalogue, (entries) => HttpServerResponse.html(docsPage(entries)))
+
+  /** Reads the body as a JSON object, or answers 413/400/422 saying what is wrong. */
+  const readArgs = Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const declared = Number(request.headers["content-length"] ?? "0")
+    if (declared > maxBody) {
+      return yield* Effect.fail(
+        json(413, errorBody("PayloadTooLarge", `body of ${declared} bytes exceeds the limit of ${maxBody}`))
+      )
+    }
+    const text = yield* request.text.pipe(
+      HttpServerRequest.withMaxBodySize(Option.some(maxBody)),
+      Effect.mapError((e) =>
+        String(e.cause).includes("maxBytes")
+          ? json(413, errorBody("PayloadTooLarge", `body exceeds the limit of ${maxBody} bytes`))
+          : json(400, errorBody("BadRequest", `could not read the body: ${e.message}`))
+      )
+    )
+    if (text.trim() === "") return {}
+    const parsed = yield* Effect.try({
+      try: (): unknown => JSON.parse(text),
+      catch: (e) =>
+        json(
+          400,
+          errorBody(
+            "MalformedJson",
+            `the body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`
+          )
+        )
+    })
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      return yield* Effect.fail(
+        json(422, errorBody("InvalidArguments", "the body must be a JSON object of tool arguments"))
+      )
+    }
+    return parsed as Record<string, unknown>
+  })
+
+  const callTool = Effect.gen(function* () {
+    const pool = yield* McpPool.McpPool
+    const params = yield* HttpRouter.params
+    const server = params["server"] ?? ""
+    const tool = params["tool"] ?? ""
+    const args = yield* readArgs
+    const entries = yield* pool.tools({ server, timeout: "5 seconds" })
+    const entry = entries.find((e) => e.tool.name === tool)
+    if (entry !== undefined) {
+      const check = validator.getValidator(entry.tool.inputSchema as JsonSchemaType)(args)
+      if (!check.valid) {
+        return json(
+          422,
+          errorBody(
+            "InvalidArguments",
+            `arguments do not match the input schema of ${tool}: ${check.errorMessage}`,
+            { server, tool }
+          )
+        )
+      }
+    }
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const timeoutHeader = Number(request.headers["x-tether-timeout-ms"])
+    const result = yield* pool.callTool(server, tool, args, {
+      timeout: Number.isFinite(timeoutHeader) && timeoutHeader > 0 ? timeoutHeader : undefined
+    })
+    return json(200, result)
+  }).pipe(
+    // readArgs fails with a ready response; everything else is a Tether error.
+    Effect.catchAll((e) => (HttpServerResponse.isServerResponse(e) ? Effect.succeed(e) : respondError(e)))
+  )
+
+  const reconnect = Effect.gen(function* () {
+    const pool = yield* McpPool.McpPool
+    const params = yield* HttpRouter.params
+    yield* pool.reconnect(params["name"] ?? "")
+    return json(202, { status: "reconnecting", server: params["name"] })
+  }).pipe(Effect.catchAll(respondError))
+
+  return HttpRouter.empty.pipe(
+    HttpRouter.get("/health", guarded(health, healthOpen)),
+    HttpRouter.get("/metrics", guarded(metrics)),
+    HttpRouter.get("/openapi.json", guarded(openapi)),
+    HttpRouter.get("/docs", guarded(docs)),
+    HttpRouter.post("/admin/servers/:name/reconnect", guarded(reconnect)),
+    HttpRouter.post("/:server/:tool", guarded(callTool)),
+    Effect.catchTag("RouteNotFound", () =>
+      guarded(Effect.succeed(json(404, errorBody("NotFound", "no such route; see /docs"))))
+    )
+  )
+}
