@@ -11,7 +11,8 @@
  * on Ctrl-C and on errors. Results go to `.bench/results.json` (git-ignored).
  */
 import { build } from "esbuild"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, freemem, totalmem } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -65,6 +66,35 @@ const version = (pkg: string): string => {
   }
 }
 
+/** The commit checked out (read from .git without running git) and a hash of src/ as it is now. */
+const sourceState = () => {
+  let commit = "?"
+  try {
+    const head = readFileSync(".git/HEAD", "utf8").trim()
+    if (head.startsWith("ref: ")) {
+      const ref = head.slice(5)
+      try {
+        commit = readFileSync(join(".git", ref), "utf8").trim()
+      } catch {
+        const packed = readFileSync(".git/packed-refs", "utf8")
+        commit = packed.split("\n").find((l) => l.endsWith(` ${ref}`))?.split(" ")[0] ?? "?"
+      }
+    } else commit = head
+  } catch {
+    // not a git checkout
+  }
+  const hash = createHash("sha256")
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else if (entry.name.endsWith(".ts")) hash.update(path).update(readFileSync(path))
+    }
+  }
+  walk("src")
+  return { commit, srcSha256: hash.digest("hex").slice(0, 16) }
+}
+
 const startedAt = new Date()
 const t0 = performance.now()
 const results: Record<string, unknown> = {
@@ -78,6 +108,7 @@ const results: Record<string, unknown> = {
     cpu: cpus()[0]?.model,
     memoryTotalMiB: Math.round(totalmem() / 1024 / 1024),
     memoryFreeMiB: Math.round(freemem() / 1024 / 1024),
+    source: sourceState(),
     versions: {
       tether: (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version,
       sdk: version("@modelcontextprotocol/sdk"),

@@ -9,7 +9,7 @@ import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv
 import type { JsonSchemaType } from "@modelcontextprotocol/sdk/validation/types"
 import { Clock, Console, Effect, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
-import * as Errors from "../Errors.js"
+import type * as Errors from "../Errors.js"
 import type { Options } from "../Gateway.js"
 import * as McpPool from "../McpPool.js"
 import { Prometheus } from "../Prometheus.js"
