@@ -157,9 +157,15 @@ export const start = async (options: StartOptions = {}): Promise<Tether> => {
   ) => {
     if (closing !== undefined) return Promise.reject(closedError())
     inFlight += 1
+    const signal = runOptions?.signal
     return runtime
-      .runPromiseExit(effect, runOptions?.signal !== undefined ? { signal: runOptions.signal } : {})
-      .then(settle)
+      .runPromiseExit(effect, signal !== undefined ? { signal } : {})
+      .then((exit) =>
+        // Aborted: reject with the signal's reason (an `AbortError`), as `fetch` does.
+        signal?.aborted === true && Exit.isInterrupted(exit)
+          ? Promise.reject<A>(signal.reason)
+          : settle(exit)
+      )
       .finally(() => {
         inFlight -= 1
       })

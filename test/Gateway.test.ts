@@ -1,0 +1,288 @@
+/**
+ * `tether serve` as a real child process in front of real upstream servers (a stdio
+ * fixture it spawns itself, and Streamable HTTP fixtures we kill and restart).
+ */
+import { Validator } from "@seriousme/openapi-schema-validator"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { type Fixture, FIXTURE, readLog, spawnFixture, tempLog } from "./support/fixture.js"
+
+const KEY = "test-key-123"
+
+interface Gateway {
+  readonly base: string
+  readonly child: ChildProcess
+  readonly output: () => string
+}
+
+const startGateway = (configPath: string, extra: ReadonlyArray<string> = []): Promise<Gateway> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["bin/tether.js", "serve", "--config", configPath, "--port", "0", ...extra],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, TETHER_API_KEY: "" }
+      }
+    )
+    let out = ""
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 20_000)
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString()
+      const match = /LISTENING (\S+)/.exec(out)
+      if (match !== null) {
+        clearTimeout(timer)
+        resolve({ base: `http://${match[1]}`, child, output: () => out })
+      }
+    }
+    child.stdout.on("data", onData)
+    child.stderr.on("data", onData)
+    child.once("exit", (code) => {
+      clearTimeout(timer)
+      reject(new Error(`gateway exited with ${code}: ${out}`))
+    })
+  })
+
+const stop = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode)
+    child.once("exit", (code) => resolve(code))
+    child.kill("SIGTERM")
+  })
+
+const auth = { authorization: `Bearer ${KEY}` }
+
+const post = (base: string, path: string, body: string, headers: Record<string, string> = auth) =>
+  fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body
+  })
+
+const waitFor = async (check: () => Promise<boolean>, timeoutMs = 15_000) => {
+  const start = Date.now()
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error("condition not reached")
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+describe("tether serve", () => {
+  const scope = Effect.runSync(Scope.make())
+  let http: Fixture
+  let fragile: Fixture
+  let gateway: Gateway
+  let httpLog: string
+
+  beforeAll(async () => {
+    httpLog = tempLog()
+    http = await Effect.runPromise(spawnFixture("http", { log: httpLog }).pipe(Scope.extend(scope)))
+    fragile = await Effect.runPromise(spawnFixture("http").pipe(Scope.extend(scope)))
+    const dir = mkdtempSync(join(tmpdir(), "tether-gw-"))
+    const config = join(dir, "mcp.json")
+    writeFileSync(
+      config,
+      JSON.stringify({
+        mcpServers: {
+          local: { command: process.execPath, args: [FIXTURE, "--transport", "stdio"] },
+          remote: {
+            url: `http://127.0.0.1:${http.port}/mcp`,
+            resilience: { heartbeat: { interval: 300, timeout: 300 } }
+          },
+          fragile: {
+            url: `http://127.0.0.1:${fragile.port}/mcp`,
+            optional: true,
+            resilience: {
+              reconnect: { maxAttempts: 1 },
+              breaker: { cooldown: 60_000 },
+              heartbeat: { interval: 300, timeout: 300 }
+            }
+          }
+        }
+      })
+    )
+    gateway = await startGateway(config, ["--api-key", KEY, "--max-body", "2048"])
+    await waitFor(async () => (await fetch(`${gateway.base}/health`)).status === 200)
+  }, 60_000)
+
+  afterAll(async () => {
+    if (gateway !== undefined) expect(await stop(gateway.child)).toBe(0)
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  })
+
+  it("calls a tool: arguments as the JSON body, the result as JSON", async () => {
+    const res = await post(gateway.base, "/local/echo", JSON.stringify({ text: "hi" }))
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ content: [{ type: "text", text: "hi" }] })
+    const remote = await post(gateway.base, "/remote/echo", JSON.stringify({ text: "there" }))
+    expect(await remote.json()).toEqual({ content: [{ type: "text", text: "there" }] })
+  })
+
+  it("maps errors: tool error 200, bad args 422, unknown 404, malformed 400, oversize 413, timeout 504", async () => {
+    const failed = await post(gateway.base, "/local/fail", JSON.stringify({ message: "boom" }))
+    expect(failed.status).toBe(200)
+    expect(await failed.json()).toEqual({ content: [{ type: "text", text: "boom" }], isError: true })
+
+    const bad = await post(gateway.base, "/local/echo", JSON.stringify({ text: 42 }))
+    expect(bad.status).toBe(422)
+    expect(((await bad.json()) as { error: { tag: string; message: string } }).error.message).toContain(
+      "text"
+    )
+
+    const notObject = await post(gateway.base, "/local/echo", "[1,2]")
+    expect(notObject.status).toBe(422)
+
+    const unknownServer = await post(gateway.base, "/nope/echo", "{}")
+    expect(unknownServer.status).toBe(404)
+    expect(((await unknownServer.json()) as { error: { tag: string } }).error.tag).toBe("UnknownServer")
+
+    const unknownTool = await post(gateway.base, "/local/nope", "{}")
+    expect(unknownTool.status).toBe(404)
+    expect(((await unknownTool.json()) as { error: { tag: string } }).error.tag).toBe("UnknownTool")
+
+    const malformed = await post(gateway.base, "/local/echo", '{"text": ')
+    expect(malformed.status).toBe(400)
+    expect(((await malformed.json()) as { error: { message: string } }).error.message).toContain(
+      "not valid JSON"
+    )
+
+    const oversize = await post(gateway.base, "/local/echo", JSON.stringify({ text: "x".repeat(5_000) }))
+    expect(oversize.status).toBe(413)
+
+    const slow = await post(gateway.base, "/local/slow", JSON.stringify({ ms: 3_000 }), {
+      ...auth,
+      "x-tether-timeout-ms": "300"
+    })
+    expect(slow.status).toBe(504)
+
+    // The server keeps serving after all of that.
+    const after = await post(gateway.base, "/local/echo", JSON.stringify({ text: "still here" }))
+    expect(after.status).toBe(200)
+  })
+
+  it("OutcomeUnknown is a 502 that says the call may have run", async () => {
+    const call = post(gateway.base, "/remote/count", JSON.stringify({ id: "gw-1", holdMs: 3_000 }))
+    await waitFor(async () => readLog(httpLog).includes("count gw-1"), 5_000)
+    await Effect.runPromise(http.kill("SIGKILL"))
+    const res = await call
+    expect(res.status).toBe(502)
+    const body = (await res.json()) as { error: { tag: string; may_have_run: boolean } }
+    expect(body.error.tag).toBe("OutcomeUnknown")
+    expect(body.error.may_have_run).toBe(true)
+    await Effect.runPromise(http.start)
+    await waitFor(async () => (await fetch(`${gateway.base}/health`)).status === 200)
+  })
+
+  it("/health is 503 naming a required server that is down, and 200 again after it is back", async () => {
+    await Effect.runPromise(http.kill("SIGKILL"))
+    await waitFor(async () => (await fetch(`${gateway.base}/health`)).status === 503)
+    const down = (await (await fetch(`${gateway.base}/health`)).json()) as {
+      unavailable: Array<string>
+      servers: Record<string, { status: string; reconnect_attempts: number; last_error: string | null }>
+    }
+    expect(down.unavailable).toEqual(["remote"])
+    expect(down.servers["remote"]?.status).not.toBe("ready")
+    expect(down.servers["remote"]?.last_error).not.toBeNull()
+    await waitFor(async () => {
+      const h = (await (await fetch(`${gateway.base}/health`)).json()) as typeof down
+      return (h.servers["remote"]?.reconnect_attempts ?? 0) >= 2
+    })
+    await Effect.runPromise(http.start)
+    await waitFor(async () => (await fetch(`${gateway.base}/health`)).status === 200)
+    const up = (await (await fetch(`${gateway.base}/health`)).json()) as typeof down
+    expect(up.servers["remote"]?.status).toBe("ready")
+    expect(Object.keys(up.servers["remote"] ?? {})).toEqual(
+      expect.arrayContaining([
+        "status",
+        "error_count",
+        "reconnect_attempts",
+        "last_error",
+        "last_check",
+        "since"
+      ])
+    )
+  })
+
+  it("an optional server that gave up answers 503 with Retry-After, and does not fail /health", async () => {
+    await Effect.runPromise(fragile.kill("SIGKILL"))
+    await waitFor(async () => {
+      const h = (await (await fetch(`${gateway.base}/health`)).json()) as {
+        servers: Record<string, { status: string }>
+      }
+      return h.servers["fragile"]?.status === "failed"
+    })
+    expect((await fetch(`${gateway.base}/health`)).status).toBe(200)
+    const res = await post(gateway.base, "/fragile/echo", JSON.stringify({ text: "x" }))
+    expect(res.status).toBe(503)
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
+    expect(((await res.json()) as { error: { tag: string } }).error.tag).toBe("ServerUnavailable")
+  })
+
+  it("admin reconnect drops the session and connects again", async () => {
+    const before = readLog(httpLog).filter((l) => l.startsWith("initialize")).length
+    const res = await post(gateway.base, "/admin/servers/remote/reconnect", "")
+    expect(res.status).toBe(202)
+    await waitFor(
+      async () => readLog(httpLog).filter((l) => l.startsWith("initialize")).length === before + 1
+    )
+    expect((await post(gateway.base, "/remote/echo", JSON.stringify({ text: "again" }))).status).toBe(200)
+    expect((await post(gateway.base, "/admin/servers/nope/reconnect", "")).status).toBe(404)
+  })
+
+  it("the API key guards everything but /health; 401 carries WWW-Authenticate", async () => {
+    for (const [method, path] of [
+      ["POST", "/local/echo"],
+      ["GET", "/metrics"],
+      ["GET", "/openapi.json"],
+      ["GET", "/docs"],
+      ["POST", "/admin/servers/local/reconnect"],
+      ["GET", "/no/such/route"]
+    ] as const) {
+      for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Basic ${KEY}` }]) {
+        const res = await fetch(`${gateway.base}${path}`, {
+          method,
+          headers,
+          ...(method === "POST" ? { body: "{}" } : {})
+        })
+        expect(res.status, `${method} ${path}`).toBe(401)
+        expect(res.headers.get("www-authenticate")).toContain("Bearer")
+      }
+    }
+    expect((await fetch(`${gateway.base}/health`)).status).toBe(200)
+  })
+
+  it("/openapi.json is a valid OpenAPI 3.x document listing every tool; /docs renders", async () => {
+    const doc = (await (await fetch(`${gateway.base}/openapi.json`, { headers: auth })).json()) as {
+      openapi: string
+      paths: Record<string, { post?: { requestBody?: unknown } }>
+    }
+    const result = await new Validator().validate(doc as unknown as Parameters<Validator["validate"]>[0])
+    expect(result.errors ?? []).toEqual([])
+    expect(result.valid).toBe(true)
+    expect(doc.openapi).toMatch(/^3\./)
+    for (const tool of ["echo", "slow", "count", "fail"]) {
+      expect(doc.paths[`/local/${tool}`]?.post?.requestBody).toBeDefined()
+      expect(doc.paths[`/remote/${tool}`]?.post?.requestBody).toBeDefined()
+    }
+    const docs = await fetch(`${gateway.base}/docs`, { headers: auth })
+    expect(docs.status).toBe(200)
+    expect(await docs.text()).toContain("POST /local/echo")
+  })
+
+  it("/metrics is Prometheus text with per-server and per-tool series and no tenant labels", async () => {
+    const text = await (await fetch(`${gateway.base}/metrics`, { headers: auth })).text()
+    expect(text).toMatch(/tether_calls_total\{server="local",tool="echo",outcome="ok"[^}]*\} \d+/)
+    expect(text).toMatch(/tether_calls_total\{server="local",tool="fail",outcome="tool_error"[^}]*\} \d+/)
+    expect(text).toMatch(/tether_connection_state\{server="remote",state="Ready"[^}]*\} 1/)
+    expect(text).toMatch(/tether_reconnects_total\{server="remote",reason="[A-Za-z]+"[^}]*\} \d+/)
+    expect(text).toMatch(/tether_call_duration_seconds_bucket\{server="local",tool="echo"/)
+    expect(text).toMatch(/tether_connect_attempts_total\{server="fragile",outcome="error"/)
+    expect(text).not.toMatch(/tenant|session_id|request_id/)
+    // No secret ever reaches the logs.
+    expect(gateway.output()).not.toContain(KEY)
+  })
+})
