@@ -50,7 +50,10 @@ export interface Options {
  * @since 0.1.0
  * @category utils
  */
-export const httpErrorOf: (error: Errors.TetherError) => {
+export const httpErrorOf: (
+  error: Errors.TetherError,
+  now?: number
+) => {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
   readonly body: unknown

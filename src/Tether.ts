@@ -19,7 +19,7 @@
  */
 import { NodeFileSystem } from "@effect/platform-node"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { Cause, Effect, Either, Exit, Layer, ManagedRuntime } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Schedule } from "effect"
 import * as Config from "./Config.js"
 import * as Errors from "./Errors.js"
 import type { Progress } from "./McpConnection.js"
@@ -162,9 +162,7 @@ export const start = async (options: StartOptions = {}): Promise<Tether> => {
       .runPromiseExit(effect, signal !== undefined ? { signal } : {})
       .then((exit) =>
         // Aborted: reject with the signal's reason (an `AbortError`), as `fetch` does.
-        signal?.aborted === true && Exit.isInterrupted(exit)
-          ? Promise.reject<A>(signal.reason)
-          : settle(exit)
+        signal?.aborted === true && Exit.isInterrupted(exit) ? Promise.reject<A>(signal.reason) : settle(exit)
       )
       .finally(() => {
         inFlight -= 1
@@ -197,11 +195,14 @@ export const start = async (options: StartOptions = {}): Promise<Tether> => {
   const close = (closeOptions?: { readonly graceMs?: number }): Promise<void> => {
     if (closing !== undefined) return closing
     const graceMs = closeOptions?.graceMs ?? 5_000
-    closing = (async () => {
-      const deadline = Date.now() + graceMs
-      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-      await runtime.dispose()
-    })()
+    // Drain on the runtime itself (its Clock), then dispose it: scopes close, transports
+    // close, children are reaped.
+    const drain = Effect.sync(() => inFlight).pipe(
+      Effect.repeat({ until: (n) => n === 0, schedule: Schedule.spaced("10 millis") }),
+      Effect.timeout(Duration.millis(graceMs)),
+      Effect.ignore
+    )
+    closing = runtime.runPromise(drain).then(() => runtime.dispose())
     return closing
   }
 

@@ -14,13 +14,28 @@ export * as ConnectionState from "./ConnectionState.js"
 export * as Errors from "./Errors.js"
 
 /** @since 0.1.0 */
+export * as Gateway from "./Gateway.js"
+
+/** @since 0.1.0 */
 export * as McpConnection from "./McpConnection.js"
+
+/** @since 0.1.0 */
+export * as McpPool from "./McpPool.js"
+
+/** @since 0.1.0 */
+export * as Metrics from "./Metrics.js"
+
+/** @since 0.1.0 */
+export * as Prometheus from "./Prometheus.js"
 
 /** @since 0.1.0 */
 export * as Resilience from "./Resilience.js"
 
 /** @since 0.1.0 */
 export * as ServerSpec from "./ServerSpec.js"
+
+/** @since 0.1.0 */
+export * as Tether from "./Tether.js"
 
 /** @since 0.1.0 */
 export * as WebSocketTransport from "./WebSocketTransport.js"

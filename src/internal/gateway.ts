@@ -24,7 +24,8 @@ const errorBody = (tag: string, message: string, extra: Record<string, unknown> 
 
 /** @internal The error → HTTP mapping (documented in Gateway.ts). */
 export const httpErrorOf = (
-  error: Errors.TetherError
+  error: Errors.TetherError,
+  now: number = Date.now()
 ): {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
@@ -73,7 +74,7 @@ export const httpErrorOf = (
         error._tag === "HttpUnavailable"
           ? error.retryAfterMs
           : error._tag === "ServerUnavailable" && error.retryAt !== undefined
-            ? Math.max(0, error.retryAt - Date.now())
+            ? Math.max(0, error.retryAt - now)
             : undefined
       const seconds = Math.max(1, Math.ceil((retryAfterMs ?? 1_000) / 1_000))
       return {
@@ -85,10 +86,11 @@ export const httpErrorOf = (
   }
 }
 
-const respondError = (error: Errors.TetherError) => {
-  const { body, headers, status } = httpErrorOf(error)
-  return json(status, body, { ...headers })
-}
+const respondError = (error: Errors.TetherError) =>
+  Effect.map(Clock.currentTimeMillis, (now) => {
+    const { body, headers, status } = httpErrorOf(error, now)
+    return json(status, body, { ...headers })
+  })
 
 const digest = (s: string) => createHash("sha256").update(s).digest()
 

@@ -102,6 +102,7 @@ export const makeTrackedFetch = (hooks: FetchHooks, base: FetchLike = fetch): Tr
       response = await base(url, { ...init, signal: controller.signal })
     } catch (error) {
       release()
+      // The SDK's Transport contract is Promise-based: rejecting is how it learns of this.
       throw error
     }
     hooks.activity()

@@ -195,6 +195,7 @@ export class Link implements Transport {
       await this.inner.send(message, options)
     } catch (error) {
       if (flight !== undefined && this.provesNotTaken(error, flight)) flight.phase = "refused"
+      // The SDK's Transport contract is Promise-based: rejecting is how it learns of this.
       throw error
     }
   }

@@ -1,0 +1,115 @@
+/**
+ * The pool's aggregated MCP tools as @effect/ai `Tool`s: one per catalogue entry, named
+ * `server__tool`, whose JSON Schema is the server's own `inputSchema` (so the model sees
+ * exactly what the server declared), plus a reserved tool that catches calls to names the
+ * model made up.
+ *
+ * The agent resolves tool calls itself (`disableToolCallResolution`), so these tools carry
+ * no handlers: the toolkit exists to tell the provider what to offer and to let
+ * `LanguageModel` decode the reply.
+ *
+ * @since 0.1.0
+ */
+import { type Toolkit, Tool } from "@effect/ai"
+import { Effect, Schema } from "effect"
+import type { CatalogueEntry } from "../McpPool.js"
+
+/**
+ * Any JSON object: the parameters of an MCP tool are checked by its server, not here.
+ * The `jsonSchema` annotation replaces what would be derived, with the server's schema.
+ */
+const parametersFor = (inputSchema: unknown) =>
+  Schema.Struct({}, Schema.Record({ key: Schema.String, value: Schema.Unknown })).annotations({
+    jsonSchema: stripSchemaKeyword(inputSchema)
+  })
+
+/** `$schema` confuses some OpenAI-compatible servers (llama.cpp grammar builder); drop it. */
+const stripSchemaKeyword = (schema: unknown): object => {
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
+    return { type: "object", properties: {} }
+  }
+  const { $schema: _ignored, ...rest } = schema as Record<string, unknown>
+  return rest
+}
+
+/**
+ * The reserved tool a provider maps a call to when the model names a tool it was not
+ * offered: `params` keeps the name and arguments the model used. It is never offered.
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export const UnknownTool = Tool.make("tether_unknown_tool", {
+  description: "reserved: a call to a tool that was not offered",
+  parameters: { name: Schema.String, arguments: Schema.Unknown }
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AnyTool = Tool.Any
+
+/**
+ * A toolkit without handlers (the agent resolves calls itself).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Catalog = Toolkit.WithHandler<Record<string, Tool.Any>>
+
+/**
+ * Builds the toolkit offered to the model from the pool's catalogue.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromCatalogue = (entries: ReadonlyArray<CatalogueEntry>): Catalog => {
+  const tools: Record<string, Tool.Any> = {}
+  for (const entry of entries) {
+    tools[entry.name] = Tool.make(entry.name, {
+      description: entry.tool.description ?? entry.tool.title ?? `${entry.tool.name} on ${entry.server}`
+    }).setParameters(parametersFor(entry.tool.inputSchema))
+  }
+  tools[UnknownTool.name] = UnknownTool
+  return {
+    tools,
+    handle: (name) => Effect.dieMessage(`tool ${String(name)} is resolved by the agent, not the toolkit`)
+  }
+}
+
+/**
+ * The tools a provider should put in its request: all but the reserved one.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const offered = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray<Tool.Any> =>
+  tools.filter((tool) => tool.name !== UnknownTool.name)
+
+/**
+ * What a provider emits for a tool call named `name` with `params`: as is when the tool
+ * was offered (or when the request has no reserved tool to map to), otherwise a call to
+ * {@link UnknownTool} that remembers the name.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const toolCallFor = (
+  tools: ReadonlyArray<Tool.Any>,
+  name: string,
+  params: unknown
+): { readonly name: string; readonly params: unknown; readonly providerName?: string } => {
+  if (tools.some((tool) => tool.name === name)) return { name, params }
+  if (!tools.some((tool) => tool.name === UnknownTool.name)) return { name, params }
+  return { name: UnknownTool.name, params: { name, arguments: params }, providerName: name }
+}
+
+/**
+ * The JSON Schema of a tool's parameters, as a provider sends it.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const jsonSchemaOf = (tool: Tool.Any): object =>
+  Tool.getJsonSchemaFromSchemaAst(tool.parametersSchema.ast) as object
