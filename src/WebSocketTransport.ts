@@ -76,6 +76,15 @@ abstract class Base implements Transport {
 
   /** Graceful close (1000), falling back to terminate if the peer does not answer. */
   close(): Promise<void> {
+    return this.shutdown(true)
+  }
+
+  /** Forced close: drop the TCP connection now. */
+  kill(): Promise<void> {
+    return this.shutdown(false)
+  }
+
+  private shutdown(graceful: boolean): Promise<void> {
     this.closing = true
     const socket = this.socket
     if (socket === undefined || socket.readyState === WS.CLOSED) {
@@ -83,31 +92,14 @@ abstract class Base implements Transport {
       return Promise.resolve()
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => socket.terminate(), 1_000)
+      const timer = graceful ? setTimeout(() => socket.terminate(), 1_000) : undefined
       socket.once("close", () => {
         clearTimeout(timer)
         this.finish()
         resolve()
       })
-      if (socket.readyState === WS.CONNECTING) socket.terminate()
-      else socket.close(1000, "closing")
-    })
-  }
-
-  /** Forced close: drop the TCP connection now. */
-  kill(): Promise<void> {
-    this.closing = true
-    const socket = this.socket
-    if (socket === undefined || socket.readyState === WS.CLOSED) {
-      this.finish()
-      return Promise.resolve()
-    }
-    return new Promise((resolve) => {
-      socket.once("close", () => {
-        this.finish()
-        resolve()
-      })
-      socket.terminate()
+      if (graceful && socket.readyState === WS.OPEN) socket.close(1000, "closing")
+      else socket.terminate()
     })
   }
 
