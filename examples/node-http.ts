@@ -31,8 +31,9 @@ const statusOf = (error: Errors.TetherError): number => {
   }
 }
 
-const send = (res: ServerResponse, status: number, body: unknown) =>
+const send = (res: ServerResponse, status: number, body: unknown): void => {
   res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body))
+}
 
 const readJson = async (req: IncomingMessage): Promise<Record<string, unknown>> => {
   let text = ""
@@ -63,6 +64,7 @@ const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> 
   try {
     send(res, 200, await tether.callTool(server, tool, args, { signal: abort.signal }))
   } catch (error) {
+    if (abort.signal.aborted) return // the client went away: nobody to answer
     if (!Errors.isTetherError(error)) throw error
     // The tool ran and reported an error: that is its result, not an HTTP failure.
     if (error._tag === "ToolFailed") return send(res, 200, error.result)

@@ -17,6 +17,7 @@ import * as McpPool from "../McpPool.js"
 import { VERSION } from "../internal/version.js"
 import { exitCodeOf, formatError, formatStatus, formatTools, renderResult } from "./format.js"
 import { serve } from "./serve.js"
+import { agentCommand } from "../agent/Cli.js"
 
 const configOption = Options.text("config").pipe(
   Options.withAlias("c"),
@@ -132,7 +133,9 @@ const status = Command.make(
           // Give eager servers a chance to settle so the snapshot says something.
           yield* pool.status.pipe(
             Effect.repeat({
-              until: (all) => all.every((s) => s.state !== "Connecting" && s.state !== "Reconnecting"),
+              // Optional servers are reported as they are; only required ones are waited for.
+              until: (all) =>
+                all.every((s) => s.optional || (s.state !== "Connecting" && s.state !== "Reconnecting")),
               schedule: Schedule.spaced("50 millis")
             }),
             Effect.timeout(wait),
@@ -172,7 +175,7 @@ const parseArgs = (text: string) =>
 /** The root command; `serve` and `agent` join it as they are built. */
 export const tether = Command.make("tether").pipe(
   Command.withDescription("Resilient MCP connections: list tools, call them, watch their state"),
-  Command.withSubcommands([tools, call, status, serve])
+  Command.withSubcommands([tools, call, status, serve, agentCommand])
 )
 
 const cli = Command.run(tether, { name: "tether", version: VERSION })

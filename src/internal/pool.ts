@@ -241,7 +241,11 @@ export const make = (options: Options | Config.TetherConfig) =>
             selected,
             (server) =>
               withConnection(server.name, (conn) =>
-                conn.awaitReady({ timeout }).pipe(
+                // An optional server that is not up contributes what it last had, at once.
+                (server.optional === true && toolOptions?.server === undefined
+                  ? conn.awaitReady({ timeout: "200 millis" })
+                  : conn.awaitReady({ timeout })
+                ).pipe(
                   Effect.ignore,
                   Effect.zipRight(conn.tools),
                   Effect.map((list) =>
