@@ -130,6 +130,9 @@ export const fullGc = async (): Promise<void> => {
   gcFn()
 }
 
+/** One GC without waiting (before each timed block: same starting heap for both sides). */
+export const gcOnce = (): void => gcFn()
+
 export const memory = (): { heapUsed: number; heapTotal: number; rss: number } => {
   const m = process.memoryUsage()
   return { heapUsed: m.heapUsed, heapTotal: m.heapTotal, rss: m.rss }
@@ -164,7 +167,7 @@ export const installWarningCounter = (): void => {
   process.removeAllListeners("warning")
   process.on("warning", (w) => {
     warningCounts[currentSide] += 1
-    const key = `${currentSide}: ${w.name}: ${w.message.slice(0, 120)}`
+    const key = `${currentSide}: ${w.name}: ${w.message.replace(/\d+/g, "N").slice(0, 120)}`
     warningCounts.byName[key] = (warningCounts.byName[key] ?? 0) + 1
   })
 }
@@ -204,9 +207,14 @@ export const descendants = (root: number = process.pid): Array<number> => {
     }
   }
   const found: Array<number> = []
+  // tsx's own esbuild service (the TypeScript loader of this process) is not ours to count.
+  const isLoader = (pid: number) => {
+    const args = cmdline(pid)
+    return args.some((a) => a.includes("esbuild")) && args.some((a) => a.startsWith("--service"))
+  }
   const visit = (pid: number) => {
     for (const [child, parent] of parentOf) {
-      if (parent === pid) {
+      if (parent === pid && !isLoader(child)) {
         found.push(child)
         visit(child)
       }
@@ -247,6 +255,17 @@ export const stdioFixtureChildren = (): Array<number> =>
  */
 export const tetherStdioChildren = (): Array<number> =>
   stdioFixtureChildren().filter((pid) => Number(statFields(pid)[2]) === pid)
+
+/** Descendants whose command line contains `needle` (e.g. one part's log file or worker). */
+export const descendantsMatching = (needle: string): Array<number> =>
+  descendants().filter((pid) => cmdline(pid).some((a) => a.includes(needle)))
+
+/** "pid: command line" of each pid (for reports of leftover processes). */
+export const describePids = (pids: ReadonlyArray<number>): Array<string> =>
+  pids.map((pid) => {
+    const state = statFields(pid)[0] ?? "?"
+    return `${pid} [${state}]: ${cmdline(pid).join(" ").trim().slice(0, 160)}`
+  })
 
 /** Kills every process this run started: registered children first, then any descendant. */
 export const killAllChildren = (): void => {

@@ -92,10 +92,7 @@ const trial = async (kind: Kind, heartbeat: Heartbeat): Promise<Trial> => {
     await Effect.runPromise(conn.callTool("echo", { text: "x" }))
     await raw.client.callTool({ name: "echo", arguments: { text: "x" } })
 
-    const pids =
-      kind === "stdio"
-        ? [...tetherStdioChildren(), raw.pid()!]
-        : [server!.pid()!]
+    const pids = kind === "stdio" ? [...tetherStdioChildren(), raw.pid()!] : [server!.pid()!]
     if (kind === "stdio" && pids.length !== 2)
       throw new Error(`expected 2 stdio children, found ${pids.length}`)
     const stopAt = now()
@@ -105,7 +102,9 @@ const trial = async (kind: Kind, heartbeat: Heartbeat): Promise<Trial> => {
     }
     idCounter += 1
     const tetherCall = Effect.runPromise(
-      conn.callTool("count", { id: `deadlink-t-${idCounter}` }, { timeout: limit + 20_000 }).pipe(Effect.either)
+      conn
+        .callTool("count", { id: `deadlink-t-${idCounter}` }, { timeout: limit + 20_000 })
+        .pipe(Effect.either)
     ).then((e) => {
       if (Either.isLeft(e)) throw e.left
       return e.right

@@ -10,20 +10,22 @@
  * Every server is a real child process on 127.0.0.1; every child is killed at the end,
  * on Ctrl-C and on errors. Results go to `.bench/results.json` (git-ignored).
  */
-import { build } from "esbuild"
+import { build, stop as stopEsbuild } from "esbuild"
 import { createHash } from "node:crypto"
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
-import { cpus, freemem, totalmem } from "node:os"
+import { cpus, freemem, loadavg, totalmem } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import {
   BENCH_DIR,
   closeAllTether,
   descendants,
+  describePids,
   errorText,
   FIXTURE,
   installWarningCounter,
   killAllChildren,
+  markdownTable,
   type PartResult,
   type RunOptions,
   say,
@@ -77,7 +79,11 @@ const sourceState = () => {
         commit = readFileSync(join(".git", ref), "utf8").trim()
       } catch {
         const packed = readFileSync(".git/packed-refs", "utf8")
-        commit = packed.split("\n").find((l) => l.endsWith(` ${ref}`))?.split(" ")[0] ?? "?"
+        commit =
+          packed
+            .split("\n")
+            .find((l) => l.endsWith(` ${ref}`))
+            ?.split(" ")[0] ?? "?"
       }
     } else commit = head
   } catch {
@@ -85,7 +91,9 @@ const sourceState = () => {
   }
   const hash = createHash("sha256")
   const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name)
+    )) {
       const path = join(dir, entry.name)
       if (entry.isDirectory()) walk(path)
       else if (entry.name.endsWith(".ts")) hash.update(path).update(readFileSync(path))
@@ -108,6 +116,7 @@ const results: Record<string, unknown> = {
     cpu: cpus()[0]?.model,
     memoryTotalMiB: Math.round(totalmem() / 1024 / 1024),
     memoryFreeMiB: Math.round(freemem() / 1024 / 1024),
+    loadAverageAtStart: loadavg(),
     source: sourceState(),
     versions: {
       tether: (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version,
@@ -122,6 +131,7 @@ const results: Record<string, unknown> = {
 }
 const partResults = results.parts as Record<string, unknown>
 const allTargets: Array<PartResult["targets"][number]> = []
+const leftAfterPart: Record<string, Array<string>> = {}
 
 const writeResults = (status: string) => {
   try {
@@ -130,10 +140,43 @@ const writeResults = (status: string) => {
     results.durationSec = Math.round((performance.now() - t0) / 100) / 10
     results.warnings = warningCounts
     results.targets = allTargets
+    results.childrenAliveAfterPart = leftAfterPart
     writeFileSync(join(BENCH_DIR, "results.json"), `${JSON.stringify(results, null, 2)}\n`)
   } catch (e) {
     process.stderr.write(`could not write results: ${errorText(e)}\n`)
   }
+}
+
+/** The same tables as GitHub markdown (`.bench/results.md`), to paste into BENCHMARKS.md. */
+const writeMarkdown = () => {
+  const lines: Array<string> = [
+    `# Bench results ${startedAt.toISOString()}${options.quick ? " (--quick)" : ""}`,
+    ""
+  ]
+  for (const [name, part] of Object.entries(partResults)) {
+    const p = part as Partial<PartResult> & { seconds?: number; error?: string; skipped?: string }
+    lines.push(`## ${name}${p.seconds !== undefined ? ` (${p.seconds} s)` : ""}`, "")
+    if (p.error !== undefined) lines.push(`failed: ${p.error}`, "")
+    if (p.skipped !== undefined) lines.push(`skipped: ${p.skipped}`, "")
+    for (const t of p.tables ?? []) lines.push(`**${t.title}**`, "", markdownTable(t.headers, t.rows), "")
+    for (const n of p.notes ?? []) lines.push(`- ${n}`)
+    lines.push("")
+  }
+  lines.push("## Targets", "")
+  lines.push(
+    markdownTable(
+      ["part", "target", "goal", "value", "met"],
+      allTargets.map((t) => [
+        t.part,
+        t.name,
+        t.target,
+        t.value + (t.note !== undefined ? ` (${t.note})` : ""),
+        t.met === undefined ? "n/a" : t.met ? "met" : "**missed**"
+      ])
+    ),
+    ""
+  )
+  writeFileSync(join(BENCH_DIR, "results.md"), `${lines.join("\n")}\n`)
 }
 
 let exiting = false
@@ -160,34 +203,64 @@ process.on("exit", () => killAllChildren())
 const main = async () => {
   installWarningCounter()
   mkdirSync(BENCH_DIR, { recursive: true })
+  // Self-contained bundles (dependencies inlined and tree-shaken): a fixture restart or a
+  // worker start costs a third of what resolving hundreds of ESM files from node_modules does.
   const common = {
     bundle: true,
     platform: "node" as const,
     format: "esm" as const,
-    packages: "external" as const,
-    logLevel: "warning" as const
+    logLevel: "warning" as const,
+    banner: {
+      js: "import { createRequire as __benchRequire } from 'node:module'; const require = __benchRequire(import.meta.url);"
+    }
   }
   await build({ ...common, entryPoints: ["scripts/fixture-server.ts"], outfile: FIXTURE })
   await build({ ...common, entryPoints: ["scripts/bench/worker.ts"], outfile: WORKER })
+  // esbuild keeps a service process alive; stop it so the leftover-process checks see only ours.
+  await stopEsbuild()
   const meta = results.meta as Record<string, unknown>
   say(
     `Tether bench${options.quick ? " (--quick)" : ""}: node ${process.version}, ${meta.nproc} CPUs (${String(meta.cpu)}), ${String(meta.memoryTotalMiB)} MiB RAM`
   )
   say(`versions: ${JSON.stringify(meta.versions)}`)
-  for (const part of parts) {
-    if (only !== undefined && !only.has(part.id) && !only.has(part.name)) continue
+  // --quick runs part 3 (timer-bound, ~7 s) during part 4's fixed 10 s soak window to stay
+  // under 60 s; the full run runs every part alone.
+  const groups: Array<Array<(typeof parts)[number]>> = options.quick
+    ? [[parts[0]!], [parts[1]!], [parts[2]!, parts[3]!], [parts[4]!]]
+    : parts.map((p) => [p])
+  const runPart = async (part: (typeof parts)[number]) => {
     const started = performance.now()
-    say(`\n=== Part ${part.id}: ${part.name} ===`)
+    const load = loadavg()[0]!
+    say(`\n=== Part ${part.id}: ${part.name} (load average ${load.toFixed(2)}) ===`)
     try {
       const r = await part.run(options)
-      partResults[part.name] = { ...r, seconds: Math.round((performance.now() - started) / 100) / 10 }
+      partResults[part.name] = {
+        ...r,
+        seconds: Math.round((performance.now() - started) / 100) / 10,
+        loadAverage: { start: load, end: loadavg()[0] }
+      }
       allTargets.push(...r.targets)
     } catch (e) {
       say(`  part ${part.id} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
       partResults[part.name] = { error: errorText(e) }
-      await closeAllTether()
     }
-    say(`  (part ${part.id}: ${((performance.now() - started) / 1000).toFixed(1)} s)`)
+    say(
+      `  (part ${part.id}: ${((performance.now() - started) / 1000).toFixed(1)} s, load average ${loadavg()[0]!.toFixed(2)})`
+    )
+  }
+  for (const group of groups) {
+    const selected = group.filter((part) => only === undefined || only.has(part.id) || only.has(part.name))
+    if (selected.length === 0) continue
+    if (selected.length > 1)
+      say(`\n(--quick: parts ${selected.map((p) => p.id).join(" and ")} run at the same time)`)
+    await Promise.all(selected.map(runPart))
+    await closeAllTether()
+    const leftover = descendants()
+    const name = selected.map((p) => p.name).join("+")
+    if (leftover.length > 0) {
+      say(`  child processes alive after ${name}: ${describePids(leftover).join("; ")}`)
+      leftAfterPart[name] = describePids(leftover)
+    }
     writeResults("running")
   }
   say("\n=== Part 5b: 10,000-tenant pool ===\n  skipped: McpPool not built yet")
@@ -196,15 +269,17 @@ const main = async () => {
   await closeAllTether()
   // Whatever a part left running is a leak: count it before killing it.
   const left = descendants()
+  const leftDescribed = describePids(left)
   killAllChildren()
   say("\n=== Targets ===")
   for (const t of allTargets) say(targetLine(t))
   say(
     `\nwarnings: tether ${warningCounts.tether}, raw ${warningCounts.raw}, outside blocks ${warningCounts.none}`
   )
-  if (left.length > 0) say(`child processes still alive at the end: ${left.join(", ")}`)
-  results.childrenLeftAtEnd = left.length
+  if (left.length > 0) say(`child processes still alive at the end: ${leftDescribed.join("; ")}`)
+  results.childrenLeftAtEnd = leftDescribed
   writeResults("done")
+  writeMarkdown()
   say(`\nresults: .bench/results.json (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
 }
 

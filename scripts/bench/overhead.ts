@@ -16,7 +16,7 @@ import {
   errorText,
   type FixtureServer,
   fmt,
-  fullGc,
+  gcOnce,
   type Kind,
   median,
   now,
@@ -58,10 +58,10 @@ const sizes = (kind: OverheadKind, quick: boolean): Sizes => {
   }
   const quickSizes: Record<OverheadKind, Sizes> = {
     inmemory: { seq: 1_000, conc: 4_000 },
-    stdio: { seq: 250, conc: 1_000 },
-    ws: { seq: 250, conc: 1_000 },
-    http: { seq: 100, conc: 300 },
-    sse: { seq: 100, conc: 300 }
+    stdio: { seq: 200, conc: 800 },
+    ws: { seq: 200, conc: 800 },
+    http: { seq: 60, conc: 200 },
+    sse: { seq: 60, conc: 200 }
   }
   return quick ? quickSizes[kind] : full[kind]
 }
@@ -89,6 +89,11 @@ interface Runner {
 }
 
 const TEXT = "hello"
+
+const t0 = now()
+const debug = (what: string) => {
+  if (process.env.BENCH_DEBUG !== undefined) say(`    [${((now() - t0) / 1000).toFixed(2)} s] ${what}`)
+}
 
 const checkEcho = (result: unknown) => {
   if (echoText(result) !== TEXT) throw new Error(`unexpected echo result: ${JSON.stringify(result)}`)
@@ -226,7 +231,7 @@ const summarize = (
 const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindResult> => {
   const { conc, seq } = sizes(kind, options.quick)
   const rounds = options.quick ? 2 : 6
-  const capMs = options.quick ? 5_000 : 15_000
+  const capMs = options.quick ? 2_000 : 15_000
   let server: FixtureServer | undefined
   let tether: TetherHandle | undefined
   let raw: RawHandle | undefined
@@ -251,6 +256,7 @@ const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindR
       tether = await openTether({ name: `overhead-${kind}`, server: tetherSpec(kind, server?.port) })
       await Effect.runPromise(tether.conn.awaitReady({ timeout: 15_000 }))
     }
+    debug(`${kind} setup done`)
     const sides: Array<["tether" | "raw", Runner]> = [
       ...(tether !== undefined ? [["tether", tetherRunner(tether.conn)] as ["tether", Runner]] : []),
       ["raw", rawRunner(raw)]
@@ -266,16 +272,17 @@ const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindR
       await runner.conc(Math.ceil(conc / 4), capMs)
       setSide("none")
     }
+    debug(`${kind} warm-up done`)
     const warnedBefore = { tether: warningCounts.tether, raw: warningCounts.raw }
     for (let r = 0; r < rounds; r++) {
       for (const [side, runner] of sides) {
         const b = blocks[side]
         try {
-          await fullGc()
+          gcOnce()
           setSide(side)
           b.seq.push(await runner.seq(seq, capMs))
           setSide("none")
-          await fullGc()
+          gcOnce()
           setSide(side)
           b.conc.push(await runner.conc(conc, capMs))
         } catch (e) {
@@ -285,6 +292,7 @@ const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindR
         }
       }
     }
+    debug(`${kind} rounds done`)
     // Warnings are emitted on process.nextTick: let them land before reading the counters.
     await new Promise((r) => setImmediate(r))
     blocks.tether.warnings = warningCounts.tether - warnedBefore.tether
@@ -314,8 +322,10 @@ const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindR
     }
   } finally {
     await tether?.close()
+    debug(`${kind} tether closed`)
     await raw?.close()
     await server?.kill()
+    debug(`${kind} closed`)
   }
 }
 
@@ -323,8 +333,9 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
   const kinds: Array<OverheadKind> = ["inmemory", "stdio", "http", "ws"]
   const results: Array<KindResult> = []
   for (const kind of kinds) {
-    say(`  overhead: ${label[kind]}…`)
+    const started = now()
     results.push(await benchKind(kind, options))
+    say(`  overhead: ${label[kind]} (${((now() - started) / 1000).toFixed(1)} s)`)
   }
   const tables: Array<TableSpec> = []
   const rows: Array<Array<string>> = []

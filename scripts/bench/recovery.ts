@@ -74,14 +74,28 @@ const probe = async (
   return { okAt: undefined, calls, lastError }
 }
 
-const tetherCycles = async (kind: Kind, cycles: number, capMs: number) => {
+/**
+ * "isolated": every kill comes after the connection has been Ready for longer than
+ * `reconnect.resetAfter` (set to 1 s here; default 5 s), so each outage starts from a fresh
+ * reconnect schedule. "back-to-back": the default policy, the next kill as soon as a call
+ * succeeded — Tether sees a flapping server and its backoff keeps growing (up to 2 s).
+ */
+export type Mode = "isolated" | "back-to-back"
+
+const ISOLATED_RESET_AFTER_MS = 1_000
+
+const tetherCycles = async (kind: Kind, cycles: number, capMs: number, mode: Mode) => {
   const started = now()
   let server: FixtureServer | undefined
   let tether: TetherHandle | undefined
   const out: Array<Cycle> = []
   try {
     if (kind !== "stdio") server = await startServer(kind)
-    tether = await openTether({ name: `recovery-${kind}`, server: tetherSpec(kind, server?.port) })
+    tether = await openTether({
+      name: `recovery-${kind}`,
+      server: tetherSpec(kind, server?.port),
+      ...(mode === "isolated" ? { resilience: { reconnect: { resetAfter: ISOLATED_RESET_AFTER_MS } } } : {})
+    })
     const conn = tether.conn
     const call = (timeoutMs: number) =>
       Effect.runPromise(
@@ -96,6 +110,10 @@ const tetherCycles = async (kind: Kind, cycles: number, capMs: number) => {
       if (Either.isLeft(ready)) throw new Error(`not ready before cycle ${i + 1}: ${errorText(ready.left)}`)
       const warm = await call(5_000)
       if (!warm.ok) throw new Error(`call failed before cycle ${i + 1}: ${errorText(warm.error)}`)
+      if (mode === "isolated") {
+        const state = await Effect.runPromise(conn.state)
+        if (state._tag === "Ready") await sleep(state.since + ISOLATED_RESET_AFTER_MS + 100 - Date.now())
+      }
       const killAt = now()
       if (kind === "stdio") killStdioChild()
       else await server!.kill()
@@ -196,75 +214,102 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
         rawResults.set(kind, list)
       })
     )
-  const tetherResults = new Map<Kind, { tether?: Awaited<ReturnType<typeof tetherCycles>>; error?: string }>()
-  const tetherKind = async (kind: Kind) => {
+  type TetherRun = { tether?: Awaited<ReturnType<typeof tetherCycles>>; error?: string }
+  const tetherResults = new Map<string, TetherRun>()
+  const modes: Array<{ mode: Mode; cycles: number }> = options.quick
+    ? [{ mode: "isolated", cycles }]
+    : [
+        { mode: "isolated", cycles },
+        { mode: "back-to-back", cycles: 5 }
+      ]
+  const tetherKind = async (kind: Kind, mode: Mode, n: number) => {
     try {
-      tetherResults.set(kind, { tether: await tetherCycles(kind, cycles, options.quick ? 25_000 : 120_000) })
+      tetherResults.set(`${kind}/${mode}`, {
+        tether: await tetherCycles(kind, n, options.quick ? 25_000 : 180_000, mode)
+      })
     } catch (e) {
-      tetherResults.set(kind, { error: errorText(e) })
+      tetherResults.set(`${kind}/${mode}`, { error: errorText(e) })
     }
   }
   if (options.quick) {
-    // To fit in 60 s, --quick runs every transport's cycles and the raw SDK checks at once
-    // (separate servers): the numbers carry some CPU contention. The full run is sequential.
-    say(`  --quick: Tether ${cycles} cycles per transport and raw SDK ${rawCycles} cycle(s), all transports at once…`)
-    await Promise.all([rawPhase(), ...kinds.map(tetherKind)])
+    // To fit in 60 s, --quick runs the transports' cycles and the raw SDK check at the same
+    // time (each on its own servers): on a 2-CPU machine the restarts compete for CPU and
+    // inflate the times. The full run measures one transport at a time.
+    say(
+      `  --quick: Tether ${cycles} isolated cycles per transport and the raw SDK check (${rawCycles} cycle, time box ${RAW_BOX_MS / 1000} s), all at once…`
+    )
+    await Promise.all([rawPhase(), ...kinds.map((k) => tetherKind(k, "isolated", cycles))])
   } else {
-    say(`  raw SDK: ${rawCycles} kill/restart cycle(s) per transport (transports at once), time box ${RAW_BOX_MS / 1000} s after READY…`)
+    say(
+      `  raw SDK: ${rawCycles} kill/restart cycle(s) per transport (transports at once), time box ${RAW_BOX_MS / 1000} s after READY…`
+    )
     await rawPhase()
-    for (const kind of kinds) {
-      say(`  Tether ${label[kind]}: ${cycles} cycles…`)
-      await tetherKind(kind)
+    for (const { cycles: n, mode } of modes) {
+      for (const kind of kinds) {
+        say(`  Tether ${label[kind]}: ${n} ${mode} cycles…`)
+        await tetherKind(kind, mode, n)
+      }
     }
   }
 
-  for (const kind of kinds) {
-    const { error, tether } = tetherResults.get(kind) ?? { error: "not run" }
-    const rec = (tether?.cycles ?? []).flatMap((c) => (c.recoveryMs === undefined ? [] : [c.recoveryMs]))
-    const failed = (tether?.cycles ?? []).filter((c) => c.recoveryMs === undefined).length
-    const starts = (tether?.cycles ?? []).flatMap((c) =>
-      c.serverStartMs === undefined ? [] : [c.serverStartMs]
-    )
-    const raws = rawResults.get(kind) ?? []
-    const rawRecovered = raws.filter((r) => "recovered" in r && r.recovered).length
-    const rawErr = raws.map((r) => ("error" in r ? r.error : r.lastError)).find((e) => e !== undefined)
-    const rawTimes = raws.flatMap((r) =>
-      "recoveryMs" in r && r.recoveryMs !== undefined ? [r.recoveryMs] : []
-    )
-    data[kind] = {
-      measuredFrom: kind === "stdio" ? "kill (Tether's own respawn)" : "restarted server printed READY",
-      tether:
-        tether === undefined ? { error } : { ...tether, p50Ms: median(rec), p95Ms: percentile(rec, 95) },
-      raw: raws
+  for (const { mode } of modes) {
+    for (const kind of kinds) {
+      const { error, tether } = tetherResults.get(`${kind}/${mode}`) ?? { error: "not run" }
+      const rec = (tether?.cycles ?? []).flatMap((c) => (c.recoveryMs === undefined ? [] : [c.recoveryMs]))
+      const failed = (tether?.cycles ?? []).filter((c) => c.recoveryMs === undefined).length
+      const starts = (tether?.cycles ?? []).flatMap((c) =>
+        c.serverStartMs === undefined ? [] : [c.serverStartMs]
+      )
+      const raws = rawResults.get(kind) ?? []
+      const rawRecovered = raws.filter((r) => "recovered" in r && r.recovered).length
+      const rawErr = raws.map((r) => ("error" in r ? r.error : r.lastError)).find((e) => e !== undefined)
+      const rawTimes = raws.flatMap((r) =>
+        "recoveryMs" in r && r.recoveryMs !== undefined ? [r.recoveryMs] : []
+      )
+      const first = mode === modes[0]!.mode
+      data[`${kind}/${mode}`] = {
+        measuredFrom: kind === "stdio" ? "kill (Tether's own respawn)" : "restarted server printed READY",
+        mode,
+        tether:
+          tether === undefined ? { error } : { ...tether, p50Ms: median(rec), p95Ms: percentile(rec, 95) },
+        ...(first ? { raw: raws } : {})
+      }
+      rows.push([
+        label[kind],
+        mode,
+        kind === "stdio" ? "kill" : "READY",
+        `${rec.length}/${tether?.cycles.length ?? 0}${error !== undefined ? " (error)" : ""}`,
+        fmt(median(rec), 0),
+        fmt(percentile(rec, 95), 0),
+        fmt(Math.max(...rec), 0),
+        starts.length > 0 ? fmt(median(starts), 0) : "–",
+        first
+          ? rawRecovered > 0
+            ? `${rawRecovered}/${raws.length} in ${fmt(median(rawTimes), 0)} ms`
+            : `never (0/${raws.length} within ${RAW_BOX_MS / 1000} s)`
+          : "",
+        first ? (rawErr ?? "").slice(0, 60) : ""
+      ])
+      targets.push({
+        part: "2",
+        name: `${label[kind]} recovery (${mode})`,
+        target: "every cycle recovers",
+        value: `${rec.length}/${tether?.cycles.length ?? 0}, p50 ${fmt(median(rec), 0)} ms, p95 ${fmt(percentile(rec, 95), 0)} ms${first ? ` (raw: ${rawRecovered > 0 ? `${rawRecovered}/${raws.length}` : "never"})` : ""}`,
+        met:
+          error === undefined &&
+          failed === 0 &&
+          rec.length === (tether?.cycles.length ?? -1) &&
+          rec.length > 0,
+        ...(error !== undefined ? { note: error } : {})
+      })
     }
-    rows.push([
-      label[kind],
-      kind === "stdio" ? "kill" : "READY",
-      `${rec.length}/${tether?.cycles.length ?? 0}${error !== undefined ? " (error)" : ""}`,
-      fmt(median(rec), 0),
-      fmt(percentile(rec, 95), 0),
-      fmt(Math.max(...rec), 0),
-      starts.length > 0 ? fmt(median(starts), 0) : "–",
-      rawRecovered > 0
-        ? `${rawRecovered}/${raws.length} in ${fmt(median(rawTimes), 0)} ms`
-        : `never (0/${raws.length} within ${RAW_BOX_MS / 1000} s)`,
-      (rawErr ?? "").slice(0, 60)
-    ])
-    targets.push({
-      part: "2",
-      name: `${label[kind]} recovery`,
-      target: "every cycle recovers",
-      value: `${rec.length}/${tether?.cycles.length ?? 0}, p50 ${fmt(median(rec), 0)} ms, p95 ${fmt(percentile(rec, 95), 0)} ms (raw: ${rawRecovered > 0 ? `${rawRecovered}/${raws.length}` : "never"})`,
-      met:
-        error === undefined && failed === 0 && rec.length === (tether?.cycles.length ?? -1) && rec.length > 0,
-      ...(error !== undefined ? { note: error } : {})
-    })
   }
   printTable(
     tables,
-    `Part 2 — recovery after kill + restart (${DOWN_MS / 1000} s down), default policy`,
+    `Part 2 — recovery after kill + restart (${DOWN_MS / 1000} s down): ms from READY (stdio: from the kill) to the first successful call`,
     [
       "transport",
+      "cycles",
       "from",
       "Tether ok",
       "p50 ms",
@@ -277,11 +322,12 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
     rows
   )
   const notes = [
-    "Tether: one connection per transport, default policy (reconnect: first retry immediate, then 100 ms × 1.5^n capped at 2 s, jitter 0.2); the probe calls echo with a 3 s deadline in a loop from the kill on.",
+    `Tether: one connection per transport; reconnect schedule = default (first retry immediate, then 100 ms × 1.5^n capped at 2 s, jitter 0.2); the probe calls echo with a 3 s deadline in a loop from the kill on.`,
+    `isolated: policy default except reconnect.resetAfter = ${ISOLATED_RESET_AFTER_MS} ms, and each kill comes ≥ ${ISOLATED_RESET_AFTER_MS + 100} ms after Ready, so every outage starts a fresh schedule (as a server that stays up for a while would). back-to-back: the default policy (resetAfter 5 s) with the next kill right after the first successful call — Tether treats it as a flapping server and backs off up to 2 s.`,
     "'server start ms' is the fixture's own spawn→READY time (node start + imports), which the stdio numbers include since they are timed from the kill.",
     `Raw SDK: a fresh Client per cycle, same kill/restart, probe calls time-boxed ${RAW_BOX_MS / 1000} s after READY (stdio: after the kill); all transports at once.`,
     options.quick
-      ? "--quick: all transports and the raw checks ran at the same time (2-CPU contention inflates the numbers); the full run measures each transport alone."
+      ? "--quick: all transports and the raw SDK check ran at the same time, so restarts competed for CPU and the times are inflated; the full run measures each transport alone."
       : "Full run: raw checks first (transports at once), then the Tether cycles one transport at a time."
   ]
   for (const n of notes) say(`  note: ${n}`)

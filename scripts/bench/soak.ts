@@ -17,7 +17,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as FaultProxy from "../../test/support/faultProxy.js"
 import {
+  BENCH_DIR,
   descendants,
+  descendantsMatching,
   echoText,
   errorText,
   fmt,
@@ -64,6 +66,7 @@ interface CallRecord {
   readonly issuedAt: number
   outcome: string | undefined
   settledAt: number | undefined
+  detail: string | undefined
 }
 
 export interface SoakWorkerResult {
@@ -81,7 +84,22 @@ export interface SoakWorkerResult {
   readonly heapEndMiB: number
   readonly heapTotalStartMiB: number
   readonly heapTotalEndMiB: number
-  readonly samples: ReadonlyArray<{ atMs: number; rssMiB: number; heapUsedMiB: number; heapTotalMiB: number }>
+  readonly samples: ReadonlyArray<{
+    atMs: number
+    rssMiB: number
+    heapUsedMiB: number
+    heapTotalMiB: number
+    unsettled: number
+  }>
+  /** Every call that did not succeed: when it was issued and settled (ms from GO), how, why. */
+  readonly failures: ReadonlyArray<{
+    i: number
+    tool: string
+    issuedMs: number
+    settledMs: number | undefined
+    outcome: string
+    detail: string | undefined
+  }>
   readonly warnings: number
   readonly warningKinds: Record<string, number>
   readonly childrenLeft: number
@@ -129,7 +147,13 @@ export const worker = async (p: SoakWorkerParams, waitGo: () => Promise<void>): 
   const t0 = now()
   // Memory after a full GC at 25 %, 50 % and 75 % of the window (a leak keeps growing; a
   // one-time warm-up, such as V8's young generation growing to its working size, does not).
-  const samples: Array<{ atMs: number; rssMiB: number; heapUsedMiB: number; heapTotalMiB: number }> = []
+  const samples: Array<{
+    atMs: number
+    rssMiB: number
+    heapUsedMiB: number
+    heapTotalMiB: number
+    unsettled: number
+  }> = []
   const sampler = (async () => {
     for (const f of [0.25, 0.5, 0.75]) {
       await sleep(t0 + p.durationMs * f - now())
@@ -139,7 +163,8 @@ export const worker = async (p: SoakWorkerParams, waitGo: () => Promise<void>): 
         atMs: Math.round(now() - t0),
         rssMiB: m.rss / MiB,
         heapUsedMiB: m.heapUsed / MiB,
-        heapTotalMiB: m.heapTotal / MiB
+        heapTotalMiB: m.heapTotal / MiB,
+        unsettled: records.filter((r) => r.outcome === undefined).length
       })
     }
   })()
@@ -150,7 +175,15 @@ export const worker = async (p: SoakWorkerParams, waitGo: () => Promise<void>): 
     if (now() - t0 > p.durationMs + 1_000) break
     const tool: "echo" | "count" = i % 5 === 4 ? "count" : "echo"
     const id = `${p.idPrefix}-${i}`
-    const rec: CallRecord = { i, tool, id, issuedAt: now(), outcome: undefined, settledAt: undefined }
+    const rec: CallRecord = {
+      i,
+      tool,
+      id,
+      issuedAt: now(),
+      outcome: undefined,
+      settledAt: undefined,
+      detail: undefined
+    }
     records.push(rec)
     const args = tool === "echo" ? { text: id } : { id }
     promises.push(
@@ -162,6 +195,10 @@ export const worker = async (p: SoakWorkerParams, waitGo: () => Promise<void>): 
         (e: unknown) => {
           rec.settledAt = now()
           rec.outcome = tagOf(e)
+          rec.detail =
+            typeof e === "object" && e !== null && "cause" in e && typeof e.cause === "string"
+              ? e.cause.slice(0, 120)
+              : errorText(e).slice(0, 120)
         }
       )
     )
@@ -207,6 +244,16 @@ export const worker = async (p: SoakWorkerParams, waitGo: () => Promise<void>): 
     heapTotalStartMiB: start.heapTotal / MiB,
     heapTotalEndMiB: end.heapTotal / MiB,
     samples,
+    failures: records
+      .filter((r) => r.outcome !== "ok")
+      .map((r) => ({
+        i: r.i,
+        tool: r.tool,
+        issuedMs: Math.round(r.issuedAt - t0),
+        settledMs: r.settledAt === undefined ? undefined : Math.round(r.settledAt - t0),
+        outcome: r.outcome ?? "pending",
+        detail: r.detail
+      })),
     warnings: warningCounts.tether + warningCounts.raw + warningCounts.none,
     warningKinds: warningCounts.byName,
     childrenLeft: 0,
@@ -229,9 +276,14 @@ interface WorkerProc {
 }
 
 /** Spawns the bundled worker with params; it prints READY, waits for GO on stdin, prints RESULT. */
+let workerCount = 0
+
 export const spawnWorker = (params: unknown, timeoutMs: number): WorkerProc => {
+  workerCount += 1
+  const resultFile = join(BENCH_DIR, `worker-${process.pid}-${workerCount}.json`)
+  rmSync(resultFile, { force: true })
   const child = track(
-    spawn(process.execPath, [WORKER, JSON.stringify(params)], { stdio: ["pipe", "pipe", "pipe"] })
+    spawn(process.execPath, [WORKER, JSON.stringify(params), resultFile], { stdio: ["pipe", "pipe", "pipe"] })
   )
   const exited = new Promise<void>((r) => child.once("exit", () => r()))
   let out = ""
@@ -250,10 +302,14 @@ export const spawnWorker = (params: unknown, timeoutMs: number): WorkerProc => {
     child.stdout?.on("data", (c: Buffer) => {
       out += c.toString()
       if (out.includes("READY\n")) onReady()
-      const m = /RESULT (.*)\n/.exec(out)
-      if (m !== null) {
+      if (out.includes("RESULT\n")) {
         clearTimeout(timer)
-        res(JSON.parse(m[1]!))
+        try {
+          res(JSON.parse(readFileSync(resultFile, "utf8")))
+        } catch (e) {
+          rej(e instanceof Error ? e : new Error(String(e)))
+        }
+        rmSync(resultFile, { force: true })
       }
     })
     child.stderr?.on("data", (c: Buffer) => {
@@ -388,7 +444,7 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
     await timeBox(Promise.all(workers.map((w) => w.exited)), 5_000)
     await server.kill()
     await timeBox(Effect.runPromise(Scope.close(scope, Exit.void)), 5_000)
-    const left = descendants()
+    const left = [...descendantsMatching(log), ...descendantsMatching('"role":"soak"')]
     const tables: Array<TableSpec> = []
     const fails = (f: Record<string, number>) =>
       Object.entries(f)
@@ -435,7 +491,21 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
     say(`  Tether count failures: ${fails(tether.count.failures) || "none"}`)
     say(`  raw echo failures: ${fails(raw.echo.failures) || "none"}`)
     say(`  raw count failures: ${fails(raw.count.failures) || "none"}`)
-    say(`  child processes of the bench left after teardown: ${left.length}`)
+    say(`  soak processes left after teardown (server, workers): ${left.length}`)
+    for (const [name, r] of [
+      ["Tether", tether],
+      ["raw", raw]
+    ] as const) {
+      // Non-ok calls grouped by outcome and by the fault window they were issued in.
+      const byFault = new Map<string, number>()
+      for (const f of r.failures) {
+        const fault = [...faults].reverse().find((x) => x.atMs <= f.issuedMs)
+        const key = `${f.tool} ${f.outcome}${f.detail !== undefined && f.outcome === "OutcomeUnknown" ? ` (${f.detail.slice(0, 50)})` : ""} — issued after ${fault === undefined ? "start" : `${fault.fault} @${(fault.atMs / 1000).toFixed(1)}s`}`
+        byFault.set(key, (byFault.get(key) ?? 0) + 1)
+      }
+      for (const [k, v] of [...byFault].sort((a, b) => b[1] - a[1]).slice(0, 8))
+        say(`  ${name} non-ok: ${v}× ${k}`)
+    }
     for (const [name, r] of [
       ["Tether", tether],
       ["raw", raw]
@@ -443,7 +513,10 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
       say(
         `  ${name} memory after GC (MiB): start rss ${fmt(r.rssStartMiB, 1)} heap ${fmt(r.heapStartMiB, 1)}/${fmt(r.heapTotalStartMiB, 1)}; ` +
           r.samples
-            .map((x) => `${(x.atMs / 1000).toFixed(0)} s rss ${fmt(x.rssMiB, 1)} heap ${fmt(x.heapUsedMiB, 1)}/${fmt(x.heapTotalMiB, 1)}`)
+            .map(
+              (x) =>
+                `${(x.atMs / 1000).toFixed(0)} s rss ${fmt(x.rssMiB, 1)} heap ${fmt(x.heapUsedMiB, 1)}/${fmt(x.heapTotalMiB, 1)}`
+            )
             .join("; ") +
           `; end rss ${fmt(r.rssEndMiB, 1)} heap ${fmt(r.heapEndMiB, 1)}/${fmt(r.heapTotalEndMiB, 1)} (used/total)`
       )
@@ -481,14 +554,14 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
         part: "4",
         name: "child processes left",
         target: "0",
-        value: `${tether.childrenLeft} in the Tether client, ${left.length} of the bench after teardown`,
+        value: `${tether.childrenLeft} in the Tether client, ${left.length} soak processes after teardown`,
         met: tether.childrenLeft === 0 && left.length === 0
       },
       {
         part: "4",
         name: "RSS growth",
         target: "< 20 MB",
-        value: `${fmt(ts.rssGrowthMiB, 1)} MiB (raw ${fmt(rs.rssGrowthMiB, 1)} MiB)`,
+        value: `${fmt((ts.rssGrowthMiB * MiB) / 1e6, 1)} MB = ${fmt(ts.rssGrowthMiB, 1)} MiB (raw ${fmt((rs.rssGrowthMiB * MiB) / 1e6, 1)} MB); 2nd half ${fmt(ts.rssGrowthSecondHalfMiB, 1)} MiB; JS heap used ${ts.heapGrowthMiB >= 0 ? "+" : ""}${fmt(ts.heapGrowthMiB, 1)} MiB`,
         met: ts.rssGrowthMiB * MiB < 20_000_000
       }
     ]

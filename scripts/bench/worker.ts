@@ -1,14 +1,17 @@
 /**
  * A client process for the bench (bundled to `.bench/worker.mjs` by `main.ts`): runs one
- * side of the soak (part 4) or of the scale test (part 5) and prints `RESULT <json>`.
+ * side of the soak (part 4) or of the scale test (part 5), writes its result as JSON to
+ * argv[3] and prints `RESULT` (a large result on stdout could be cut short by the exit).
  * Protocol: argv[2] is the JSON params; the soak prints `READY` and waits for `GO` on stdin.
  * It exits when its parent goes away (stdin closes).
  */
+import { writeFileSync } from "node:fs"
 import { killAllChildren } from "./common.js"
 import * as scale from "./scale.js"
 import * as soak from "./soak.js"
 
 const params = JSON.parse(process.argv[2] ?? "{}") as soak.SoakWorkerParams | scale.ScaleWorkerParams
+const resultFile = process.argv[3] ?? ""
 
 let stdinBuffer = ""
 let goResolve: () => void = () => {}
@@ -34,7 +37,8 @@ const main = async () => {
           await go
         })
       : await scale.worker(params)
-  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
+  writeFileSync(resultFile, JSON.stringify(result))
+  process.stdout.write("RESULT\n")
 }
 
 main().then(

@@ -12,7 +12,8 @@
  *
  * @since 0.1.0
  */
-import { FileSystem, KeyValueStore, Path, type PlatformError } from "@effect/platform"
+import { FileSystem, KeyValueStore, Path } from "@effect/platform"
+import type * as PlatformError from "@effect/platform/Error"
 import { Clock, Effect, Layer, Option, Random } from "effect"
 
 const TMP = ".tmp"
@@ -23,7 +24,11 @@ const TMP = ".tmp"
  */
 export const make = (
   directory: string
-): Effect.Effect<KeyValueStore.KeyValueStore, PlatformError.PlatformError, FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<
+  KeyValueStore.KeyValueStore,
+  PlatformError.PlatformError,
+  FileSystem.FileSystem | Path.Path
+> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -77,9 +82,12 @@ export const make = (
       getUint8Array: (key) => notFoundAsNone(fs.readFile(fileOf(key))),
       set,
       remove: (key) =>
-        fs
-          .remove(fileOf(key))
-          .pipe(Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.void)),
+        fs.remove(fileOf(key)).pipe(
+          Effect.catchIf(
+            (e) => e._tag === "SystemError" && e.reason === "NotFound",
+            () => Effect.void
+          )
+        ),
       has: (key) => fs.exists(fileOf(key)),
       clear: Effect.flatMap(keys, (names) =>
         Effect.forEach(names, (n) => fs.remove(path.join(directory, n)), { discard: true })

@@ -28,6 +28,7 @@ import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/
 import {
   Clock,
   Config,
+  type ConfigError,
   Context,
   Duration,
   Effect,
@@ -83,11 +84,14 @@ export interface RetryInfo {
  * @since 0.1.0
  * @category references
  */
-export class RetryObserver extends Context.Reference<RetryObserver>()("tether/agent/OpenAiCompat/RetryObserver", {
-  defaultValue: (): { readonly onRetry: (info: RetryInfo) => Effect.Effect<void> } => ({
-    onRetry: () => Effect.void
-  })
-}) {}
+export class RetryObserver extends Context.Reference<RetryObserver>()(
+  "tether/agent/OpenAiCompat/RetryObserver",
+  {
+    defaultValue: (): { readonly onRetry: (info: RetryInfo) => Effect.Effect<void> } => ({
+      onRetry: () => Effect.void
+    })
+  }
+) {}
 
 // ---------------------------------------------------------------------------
 // The wire format
@@ -209,9 +213,7 @@ export const toMessages = (prompt: Prompt.Prompt): ReadonlyArray<WireMessage> =>
         })
         break
       case "assistant": {
-        const text = message.content
-          .flatMap((part) => (part.type === "text" ? [part.text] : []))
-          .join("")
+        const text = message.content.flatMap((part) => (part.type === "text" ? [part.text] : [])).join("")
         const calls = message.content.flatMap((part) =>
           part.type === "tool-call" && !part.providerExecuted
             ? [
@@ -356,6 +358,22 @@ const malformed = (method: string, description: string, cause?: unknown) =>
     undefined
   )
 
+/** The innermost useful message of a transport failure (`connect ECONNREFUSED 127.0.0.1:1`). */
+const describeCause = (cause: unknown): string => {
+  const messages: Array<string> = []
+  let current: unknown = cause
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const code = (current as { readonly code?: unknown }).code
+    messages.push(
+      typeof code === "string" && !current.message.includes(code)
+        ? `${current.message} (${code})`
+        : current.message
+    )
+    current = current.cause
+  }
+  return messages.length > 0 ? messages.join(": ") : "the request could not be sent"
+}
+
 const snippet = (text: string, max = 300) => (text.length > max ? `${text.slice(0, max)}…` : text)
 
 /**
@@ -385,9 +403,7 @@ const retryPolicy = (maxRetries: number, base: Duration.Duration, max: Duration.
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options
-): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
     const url = `${options.baseUrl.replace(/\/+$/, "")}/chat/completions`
@@ -411,7 +427,14 @@ export const make = (
             (error) =>
               new AttemptFailed(
                 error._tag === "RequestError"
-                  ? AiError.HttpRequestError.fromRequestError({ module: MODULE, method, error })
+                  ? new AiError.HttpRequestError({
+                      module: MODULE,
+                      method,
+                      reason: error.reason,
+                      // Built by hand: the platform error holds the request, Authorization included.
+                      request: requestDetails(url),
+                      description: error.description ?? describeCause(error.cause)
+                    })
                   : new AiError.UnknownError({ module: MODULE, method, description: error.message }),
                 error._tag === "RequestError" && error.reason === "Transport",
                 undefined
@@ -529,7 +552,10 @@ export const make = (
             : raw
         if (typeof value !== "object" || value === null || Array.isArray(value)) {
           return yield* Effect.fail(
-            malformed(method, `the arguments of tool call ${name} are not a JSON object: ${snippet(stringify(value), 200)}`)
+            malformed(
+              method,
+              `the arguments of tool call ${name} are not a JSON object: ${snippet(stringify(value), 200)}`
+            )
           )
         }
         return value
@@ -571,7 +597,22 @@ export const make = (
                   true,
                   undefined
                 )
-            )
+            ),
+            Effect.timeoutFail({
+              duration: timeout,
+              onTimeout: () =>
+                new AttemptFailed(
+                  new AiError.HttpRequestError({
+                    module: MODULE,
+                    method: "generateText",
+                    reason: "Transport",
+                    request: requestDetails(url),
+                    description: `the reply body did not arrive within ${Duration.format(timeout)}`
+                  }),
+                  true,
+                  undefined
+                )
+            })
           )
           const { choice, completion } = yield* parseCompletion("generateText", text)
           const parts: Array<Response.PartEncoded> = []
@@ -611,7 +652,9 @@ export const make = (
       let usage: (typeof WireCompletion.Type)["usage"]
       const fail = (description: string) =>
         new AiError.MalformedOutput({ module: MODULE, method: "streamText", description })
-      const onData = (data: string): Effect.Effect<ReadonlyArray<Response.StreamPartEncoded>, AiError.AiError> =>
+      const onData = (
+        data: string
+      ): Effect.Effect<ReadonlyArray<Response.StreamPartEncoded>, AiError.AiError> =>
         Effect.gen(function* () {
           if (data === "[DONE]") return []
           const json = yield* Effect.try({
@@ -620,7 +663,9 @@ export const make = (
           })
           const chunk = yield* Schema.decodeUnknown(WireChunk)(json).pipe(
             Effect.mapError((e) =>
-              fail(`a stream event is not a chat completion chunk: ${ParseResult.TreeFormatter.formatErrorSync(e)}`)
+              fail(
+                `a stream event is not a chat completion chunk: ${ParseResult.TreeFormatter.formatErrorSync(e)}`
+              )
             )
           )
           if (chunk.usage) usage = chunk.usage
@@ -687,8 +732,12 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+export const layer = (
+  options: Options
+): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))
+
+const DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 /**
  * The options from the environment: `TETHER_LLM_BASE_URL`, `TETHER_LLM_API_KEY` (blank =
@@ -700,7 +749,10 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
  */
 export const config = (overrides?: { readonly model?: string | undefined }): Config.Config<Options> =>
   Config.all({
-    baseUrl: Config.string("TETHER_LLM_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
+    baseUrl: Config.string("TETHER_LLM_BASE_URL").pipe(
+      Config.withDefault(DEFAULT_BASE_URL),
+      Config.map((url) => (url.trim() === "" ? DEFAULT_BASE_URL : url.trim()))
+    ),
     apiKey: Config.redacted("TETHER_LLM_API_KEY").pipe(
       Config.option,
       Config.map(Option.filter((key) => Redacted.value(key).trim() !== "")),
@@ -710,7 +762,8 @@ export const config = (overrides?: { readonly model?: string | undefined }): Con
       overrides?.model !== undefined
         ? Config.succeed(overrides.model)
         : Config.string("TETHER_LLM_MODEL").pipe(
-            Config.withDescription("the model name (or pass --model)")
+            Config.map((model) => model.trim()),
+            Config.validate({ message: "TETHER_LLM_MODEL is blank", validation: (model) => model.length > 0 })
           ),
     maxRetries: Config.integer("TETHER_LLM_MAX_RETRIES").pipe(Config.withDefault(4)),
     timeout: Config.integer("TETHER_LLM_TIMEOUT_MS").pipe(
@@ -727,7 +780,7 @@ export const config = (overrides?: { readonly model?: string | undefined }): Con
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  overrides?: { readonly model?: string | undefined }
-): Layer.Layer<LanguageModel.LanguageModel, Config.ConfigError, HttpClient.HttpClient> =>
+export const layerConfig = (overrides?: {
+  readonly model?: string | undefined
+}): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.unwrapEffect(Effect.map(config(overrides), layer))

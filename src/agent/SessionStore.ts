@@ -16,7 +16,8 @@
  * @since 0.1.0
  */
 import { Prompt } from "@effect/ai"
-import { type FileSystem, KeyValueStore, type Path, type PlatformError } from "@effect/platform"
+import { type FileSystem, KeyValueStore, type Path } from "@effect/platform"
+import type * as PlatformError from "@effect/platform/Error"
 import { Clock, Context, Duration, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import * as FileKeyValueStore from "./FileKeyValueStore.js"
 
@@ -134,7 +135,9 @@ const INDEX = "index"
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<SessionStore, never, KeyValueStore.KeyValueStore> =>
+export const make = (
+  options: Options = {}
+): Effect.Effect<SessionStore, never, KeyValueStore.KeyValueStore> =>
   Effect.gen(function* () {
     const kv = yield* KeyValueStore.KeyValueStore
     const ttl = Duration.decode(options.ttl ?? "7 days")
@@ -159,16 +162,18 @@ export const make = (options: Options = {}): Effect.Effect<SessionStore, never, 
             })
           )
 
-    const readIndex = Effect.flatMap(kv.get(INDEX).pipe(Effect.mapError(failWith("Read", undefined))), (text) =>
-      Option.match(text, {
-        onNone: () => Effect.succeed({} as Record<string, { updatedAt: number; turns: number }>),
-        // A damaged index is rebuilt from what is saved next; it only serves list/prune.
-        onSome: (t) =>
-          Schema.decode(Index)(t).pipe(
-            Effect.map((index) => ({ ...index })),
-            Effect.orElseSucceed(() => ({}) as Record<string, { updatedAt: number; turns: number }>)
-          )
-      })
+    const readIndex = Effect.flatMap(
+      kv.get(INDEX).pipe(Effect.mapError(failWith("Read", undefined))),
+      (text) =>
+        Option.match(text, {
+          onNone: () => Effect.succeed({} as Record<string, { updatedAt: number; turns: number }>),
+          // A damaged index is rebuilt from what is saved next; it only serves list/prune.
+          onSome: (t) =>
+            Schema.decode(Index)(t).pipe(
+              Effect.map((index) => ({ ...index })),
+              Effect.orElseSucceed(() => ({}) as Record<string, { updatedAt: number; turns: number }>)
+            )
+        })
     )
     const writeIndex = (index: Record<string, { updatedAt: number; turns: number }>) =>
       Effect.flatMap(Schema.encode(Index)(index).pipe(Effect.orDie), (text) =>
@@ -309,7 +314,9 @@ export const layerFileSystem = (
   directory: string,
   options?: Options
 ): Layer.Layer<SessionStore, PlatformError.PlatformError, FileSystem.FileSystem | Path.Path> =>
-  layerKeyValueStore({ location: directory, ...options }).pipe(Layer.provide(FileKeyValueStore.layer(directory)))
+  layerKeyValueStore({ location: directory, ...options }).pipe(
+    Layer.provide(FileKeyValueStore.layer(directory))
+  )
 
 /**
  * Sessions in memory, for tests and throw-away runs.

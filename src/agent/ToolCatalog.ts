@@ -51,12 +51,35 @@ export const UnknownTool = Tool.make("tether_unknown_tool", {
 export type AnyTool = Tool.Any
 
 /**
- * A toolkit without handlers (the agent resolves calls itself).
+ * A toolkit without handlers (the agent resolves calls itself), and the way back from the
+ * name the model sees to the pool's catalogue name.
  *
  * @since 0.1.0
  * @category models
  */
-export type Catalog = Toolkit.WithHandler<Record<string, Tool.Any>>
+export interface Catalog {
+  readonly toolkit: Toolkit.WithHandler<Record<string, Tool.Any>>
+  /** The catalogue name (`server__tool`) of a name offered to the model. */
+  readonly resolve: (modelName: string) => string | undefined
+  /** The names offered to the model. */
+  readonly names: ReadonlyArray<string>
+}
+
+/**
+ * The name the model sees: OpenAI-style APIs accept `[A-Za-z0-9_-]{1,64}`, so anything
+ * else (dots, slashes, long names) is replaced; collisions get a numeric suffix.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const modelNameOf = (name: string, taken: ReadonlySet<string>): string => {
+  const base = name.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || "tool"
+  if (!taken.has(base)) return base
+  for (let n = 2; ; n++) {
+    const candidate = `${base.slice(0, 64 - String(n).length - 1)}_${n}`
+    if (!taken.has(candidate)) return candidate
+  }
+}
 
 /**
  * Builds the toolkit offered to the model from the pool's catalogue.
@@ -66,15 +89,24 @@ export type Catalog = Toolkit.WithHandler<Record<string, Tool.Any>>
  */
 export const fromCatalogue = (entries: ReadonlyArray<CatalogueEntry>): Catalog => {
   const tools: Record<string, Tool.Any> = {}
+  const back = new Map<string, string>()
+  const taken = new Set<string>([UnknownTool.name])
   for (const entry of entries) {
-    tools[entry.name] = Tool.make(entry.name, {
+    const name = modelNameOf(entry.name, taken)
+    taken.add(name)
+    back.set(name, entry.name)
+    tools[name] = Tool.make(name, {
       description: entry.tool.description ?? entry.tool.title ?? `${entry.tool.name} on ${entry.server}`
     }).setParameters(parametersFor(entry.tool.inputSchema))
   }
   tools[UnknownTool.name] = UnknownTool
   return {
-    tools,
-    handle: (name) => Effect.dieMessage(`tool ${String(name)} is resolved by the agent, not the toolkit`)
+    toolkit: {
+      tools,
+      handle: (name) => Effect.dieMessage(`tool ${String(name)} is resolved by the agent, not the toolkit`)
+    },
+    resolve: (modelName) => back.get(modelName),
+    names: [...back.keys()]
   }
 }
 

@@ -36,17 +36,12 @@ import {
 } from "effect"
 import { ConnectionState, type ServerInfo } from "../ConnectionState.js"
 import * as Errors from "../Errors.js"
-import type {
-  CallOptions,
-  McpConnection,
-  Progress,
-  Stats,
-  TypeId as McpConnectionTypeId
-} from "../McpConnection.js"
+import type { CallOptions, McpConnection, Stats, TypeId as McpConnectionTypeId } from "../McpConnection.js"
 import * as Metrics from "../Metrics.js"
 import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
-import { type Flight, makeFlight } from "./link.js"
+import * as Calls from "./calls.js"
+import * as Heartbeat from "./heartbeat.js"
 import * as Session from "./session.js"
 
 /** @internal */
@@ -76,13 +71,7 @@ const permanentTags: ReadonlySet<string> = new Set([
   "ProtocolError"
 ])
 
-interface Descriptor {
-  readonly method: string
-  readonly tool?: string | undefined
-  readonly safe: boolean
-}
-
-type Run<A> = (client: Client, options: RequestOptions) => Promise<A>
+type Descriptor = Calls.Descriptor
 
 const toMillis = (input: Duration.DurationInput | undefined, fallback: number): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
@@ -133,7 +122,6 @@ export const make = (options: McpConnection.Options) =>
     }
     /** Set when consecutive call failures open the circuit while the session looked Ready. */
     let tripped = false
-    let consecutiveFailures = 0
     const subscriptions = new Set<string>()
     let logLevel: LoggingLevel | undefined
 
@@ -154,58 +142,6 @@ export const make = (options: McpConnection.Options) =>
       subscriptions,
       logLevel: () => logLevel
     }
-
-    // -----------------------------------------------------------------------
-    // Heartbeat: ping when idle; `misses` unanswered pings in a row kill the link.
-    // -----------------------------------------------------------------------
-    const heartbeat = (session: Session.Session) =>
-      Effect.gen(function* () {
-        const { interval, misses, timeout } = policy.heartbeat
-        let missed = 0
-        while (!Session.isLost(session)) {
-          const idle = now() - session.link.lastActivity
-          if (missed === 0 && idle < interval) {
-            yield* Effect.sleep(Duration.millis(interval - idle))
-            continue
-          }
-          const pingStart = now()
-          const exit = yield* Effect.exit(
-            Effect.tryPromise({
-              try: (signal) => session.client.ping({ signal, timeout: timeout + 1_000 }),
-              catch: (e) => Errors.classify(e, { server: name })
-            }).pipe(
-              Effect.timeoutFail({
-                duration: Duration.millis(timeout),
-                onTimeout: () =>
-                  new Errors.RequestTimeout({ server: name, message: "ping timed out", timeoutMs: timeout })
-              })
-            )
-          )
-          if (Exit.isSuccess(exit)) {
-            missed = 0
-            yield* Metric.update(heartbeatRtt, (now() - pingStart) / 1000)
-            continue
-          }
-          const error = Cause.failureOption(exit.cause)
-          if (Option.isSome(error) && Errors.isLinkFailure(error.value)) {
-            Session.markLost(session, error.value)
-            return
-          }
-          missed += 1
-          yield* Effect.logDebug(`heartbeat missed ${missed}/${misses}`)
-          if (missed >= misses) {
-            Session.markLost(
-              session,
-              new Errors.HeartbeatMissed({
-                server: name,
-                misses: missed,
-                message: `${missed} heartbeat ping(s) unanswered within ${timeout} ms: the link is dead`
-              })
-            )
-            return
-          }
-        }
-      })
 
     // -----------------------------------------------------------------------
     // Supervisor: the only fiber that opens and closes sessions.
@@ -241,7 +177,12 @@ export const make = (options: McpConnection.Options) =>
           if (generation > 1) counters.reconnects += 1
           attempt = 0
           yield* Ref.set(current, Option.some(session))
-          if (policy.heartbeat.enabled) yield* Effect.forkIn(heartbeat(session), session.scope)
+          if (policy.heartbeat.enabled) {
+            yield* Effect.forkIn(
+              Heartbeat.run(session, { server: name, policy: policy.heartbeat, now, rtt: heartbeatRtt }),
+              session.scope
+            )
+          }
           const readySince = now()
           if (lostAt !== undefined) yield* Metric.update(recoveryMetric, (readySince - lostAt) / 1000)
           lostAt = undefined
@@ -395,169 +336,26 @@ export const make = (options: McpConnection.Options) =>
               )
             : Effect.succeed(false)
 
-    const retryDelay = (retry: number): number =>
-      retry <= 1
-        ? 0
-        : Math.min(
-            policy.reconnect.maxDelay,
-            policy.reconnect.initialDelay * policy.reconnect.factor ** (retry - 2)
-          )
-
-    const countsForBreaker = (e: Errors.TetherError): boolean =>
-      e._tag === "OutcomeUnknown" ||
-      (Errors.isRecoverable(e) && e._tag !== "ServerUnavailable" && e._tag !== "Overloaded")
-
-    /** Fails when no progress (nor answer) came for `idleMs`; progress moves `last()` on. */
-    const idleWatch = (descriptor: Descriptor, idleMs: number | undefined, last: () => number) =>
-      idleMs === undefined
-        ? Effect.never
-        : Effect.gen(function* () {
-            for (;;) {
-              const left = last() + idleMs - now()
-              if (left <= 0) {
-                return yield* new Errors.RequestTimeout({
-                  server: name,
-                  timeoutMs: idleMs,
-                  message: `${descriptor.tool ?? descriptor.method} on ${name}: no progress for ${idleMs} ms`
-                })
-              }
-              yield* Effect.sleep(Duration.millis(left))
-            }
-          })
-
-    /** One attempt on one session; the flight records how far the request got. */
-    const attempt = <A>(
-      session: Session.Session,
-      flight: Flight,
-      descriptor: Descriptor,
-      run: Run<A>,
-      sdkTimeout: number,
-      callOptions: CallOptions | undefined,
-      idleMs: number | undefined
-    ): Effect.Effect<A, Errors.Classified> => {
-      let lastProgressAt = now()
-      const userProgress = callOptions?.onProgress
-      const onprogress =
-        userProgress === undefined && idleMs === undefined
-          ? undefined
-          : (p: Progress) => {
-              lastProgressAt = now()
-              userProgress?.(p)
-            }
-      const call = Effect.tryPromise({
-        try: (signal) => {
-          // `send` runs synchronously inside the SDK's request(): this is how the link
-          // knows which flight the JSON-RPC request belongs to.
-          session.link.current = flight
-          try {
-            return run(session.client, {
-              signal,
-              timeout: sdkTimeout,
-              ...(onprogress !== undefined ? { onprogress } : {})
-            })
-          } finally {
-            session.link.current = undefined
+    const request = Calls.makeRequest({
+      name,
+      policy,
+      now,
+      counters,
+      awaitSession,
+      noteError,
+      retries: retriesMetric,
+      // Failures in a row on a link that still looks up open the circuit.
+      trip: (e) =>
+        Effect.gen(function* () {
+          const session = yield* Ref.get(current)
+          if (Option.isSome(session) && !Session.isLost(session.value)) {
+            tripped = true
+            Session.markLost(session.value, e)
+            return true
           }
-        },
-        catch: (e) => Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
-      })
-      return Effect.raceFirst(
-        idleWatch(descriptor, idleMs, () => lastProgressAt),
-        call
-      ).pipe(Effect.ensuring(Effect.sync(() => session.link.settle(flight))))
-    }
-
-    const request = <A>(
-      descriptor: Descriptor,
-      run: Run<A>,
-      callOptions?: CallOptions
-    ): Effect.Effect<A, Errors.TetherError> => {
-      const deadline = toMillis(callOptions?.timeout, policy.call.timeout)
-      const idleMs =
-        callOptions?.idleTimeout === undefined ? undefined : toMillis(callOptions.idleTimeout, deadline)
-      let lastError: Errors.TetherError | undefined
-      const attempts = Effect.gen(function* () {
-        let retries = 0
-        for (;;) {
-          const session = yield* awaitSession
-          const flight = makeFlight()
-          const exit = yield* Effect.exit(
-            attempt(session, flight, descriptor, run, deadline + 1_000, callOptions, idleMs)
-          )
-          if (Exit.isSuccess(exit)) return exit.value
-          const failure = Cause.failureOption(exit.cause)
-          if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-          const error = failure.value
-          lastError = error
-          if (Errors.isLinkFailure(error)) Session.markLost(session, error)
-          if (!Errors.isRecoverable(error)) return yield* Effect.fail(error)
-          if (flight.phase === "sent" && !descriptor.safe) {
-            return yield* new Errors.OutcomeUnknown({
-              server: name,
-              method: descriptor.method,
-              tool: descriptor.tool,
-              requestId: flight.requestId,
-              cause: `${error._tag}: ${error.message}`,
-              message: `${descriptor.tool ?? descriptor.method} on ${name} may or may not have run: the link failed after the request was sent (${error._tag}: ${error.message}); not retried`
-            })
-          }
-          if (retries >= policy.call.maxRetries) return yield* Effect.fail(error)
-          retries += 1
-          yield* Metric.update(Metric.tagged(retriesMetric, "tool", descriptor.tool ?? descriptor.method), 1)
-          const wait = Math.max(flight.retryAfterMs ?? 0, retryDelay(retries))
-          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-        }
-      })
-      return Effect.suspend(() => {
-        counters.pending += 1
-        const started = now()
-        return attempts.pipe(
-          Effect.timeoutFail({
-            duration: Duration.millis(deadline),
-            onTimeout: () =>
-              lastError ??
-              new Errors.RequestTimeout({
-                server: name,
-                timeoutMs: deadline,
-                message:
-                  `${descriptor.tool ?? descriptor.method} on ${name} did not complete within ${deadline} ms` +
-                  (counters.lastError !== undefined
-                    ? ` (last connection error: ${counters.lastError._tag}: ${counters.lastError.message})`
-                    : "")
-              })
-          }),
-          Effect.tapBoth({
-            onSuccess: () => Effect.sync(() => (consecutiveFailures = 0)),
-            onFailure: (e) =>
-              Effect.gen(function* () {
-                counters.errors += 1
-                noteError(e)
-                if (!countsForBreaker(e)) return
-                consecutiveFailures += 1
-                if (consecutiveFailures < policy.breaker.failureThreshold) return
-                // Failures in a row on a link that still looks up: open the circuit.
-                const session = yield* Ref.get(current)
-                if (Option.isSome(session) && !Session.isLost(session.value)) {
-                  consecutiveFailures = 0
-                  tripped = true
-                  Session.markLost(session.value, e)
-                }
-              })
-          }),
-          Effect.onExit((exit) =>
-            descriptor.method === "tools/call"
-              ? Effect.void
-              : Metrics.recordCall(
-                  name,
-                  descriptor.method,
-                  Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.failureOption(exit.cause)),
-                  now() - started
-                )
-          ),
-          Effect.ensuring(Effect.sync(() => (counters.pending -= 1)))
-        )
-      })
-    }
+          return false
+        })
+    })
 
     const method = (m: string): Descriptor => ({ method: m, safe: safeMethods.has(m) })
 

@@ -137,14 +137,23 @@ export class StdioTransport implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    const stdin = this.child?.stdin
-    if (this.closed || stdin === undefined || stdin === null || !stdin.writable) {
+    const child = this.child
+    const stdin = child?.stdin
+    if (
+      this.closed ||
+      child === undefined ||
+      child.exitCode !== null ||
+      child.signalCode !== null ||
+      stdin === undefined ||
+      stdin === null ||
+      !stdin.writable
+    ) {
       return Promise.reject(new Error("Not connected"))
     }
+    // Settle when the bytes reached the pipe (or failed to: EPIPE from a child that just
+    // died), so a request to a dead child counts as never sent and can be retried.
     return new Promise((resolve, reject) => {
-      const ok = stdin.write(serializeMessage(message), (error) => (error ? reject(error) : undefined))
-      if (ok) resolve()
-      else stdin.once("drain", () => resolve())
+      stdin.write(serializeMessage(message), (error) => (error ? reject(error) : resolve()))
     })
   }
 
