@@ -121,10 +121,15 @@ export const makeRequest = (ctx: CallContext) => {
       },
       catch: (e) => Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
     })
-    return Effect.raceFirst(
-      idleWatch(descriptor, idleMs, () => lastProgressAt),
-      call
-    ).pipe(Effect.ensuring(Effect.sync(() => session.link.settle(flight))))
+    // Racing forks fibers: only pay for it when an idle limit was asked for.
+    const watched =
+      idleMs === undefined
+        ? call
+        : Effect.raceFirst(
+            idleWatch(descriptor, idleMs, () => lastProgressAt),
+            call
+          )
+    return watched.pipe(Effect.ensuring(Effect.sync(() => session.link.settle(flight))))
   }
 
   const request = <A>(

@@ -448,7 +448,10 @@ export const make = (options: McpConnection.Options) =>
               now() - started
             )
           ),
-          Effect.withSpan("McpConnection.callTool", { attributes: { server: name, tool } })
+          Effect.withSpan("McpConnection.callTool", {
+            attributes: { server: name, tool },
+            captureStackTrace: false
+          })
         )
       },
       listTools: (o) =>
@@ -459,7 +462,10 @@ export const make = (options: McpConnection.Options) =>
           o
         ).pipe(
           Effect.tap((list) => SubscriptionRef.set(tools, list)),
-          Effect.withSpan("McpConnection.listTools", { attributes: { server: name } })
+          Effect.withSpan("McpConnection.listTools", {
+            attributes: { server: name },
+            captureStackTrace: false
+          })
         ),
       listResources: (o) =>
         paginate<Resource>(

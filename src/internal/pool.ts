@@ -213,7 +213,12 @@ export const make = (options: Options | Config.TetherConfig) =>
             }
             return yield* conn.callTool(tool, args, callOptions)
           })
-        ).pipe(Effect.withSpan("McpPool.callTool", { attributes: { server: name, tool } }))
+        ).pipe(
+          Effect.withSpan("McpPool.callTool", {
+            attributes: { server: name, tool },
+            captureStackTrace: false
+          })
+        )
 
       const split = (qualified: string): Either.Either<readonly [string, string], Errors.UnknownServer> => {
         const server = [...names]
