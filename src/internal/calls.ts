@@ -40,6 +40,8 @@ export interface CallContext {
   readonly now: () => number
   readonly counters: Counters
   readonly awaitSession: Effect.Effect<Session.Session, Errors.TetherError>
+  /** The live session when Ready, read without running an effect (the fast path). */
+  readonly readyNow: () => Session.Session | undefined
   readonly noteError: (error: Errors.TetherError) => void
   readonly retries: Metric.Metric.Counter<number>
   /** Opens the circuit because of `error`; false when there was no live session to drop. */
@@ -136,61 +138,79 @@ export const makeRequest = (ctx: CallContext) => {
     descriptor: Descriptor,
     run: Run<A>,
     callOptions?: CallOptions
-  ): Effect.Effect<A, Errors.TetherError> => {
-    const deadline = toMillis(callOptions?.timeout, policy.call.timeout)
-    const idleMs =
-      callOptions?.idleTimeout === undefined ? undefined : toMillis(callOptions.idleTimeout, deadline)
-    let lastError: Errors.TetherError | undefined
-    const attempts = Effect.gen(function* () {
-      let retries = 0
-      for (;;) {
-        const session = yield* awaitSession
-        const flight = makeFlight()
-        const exit = yield* Effect.exit(
-          attempt(session, flight, descriptor, run, deadline + 1_000, callOptions, idleMs)
-        )
-        if (Exit.isSuccess(exit)) return exit.value
-        const failure = Cause.failureOption(exit.cause)
-        if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-        const error = failure.value
-        lastError = error
-        if (Errors.isLinkFailure(error)) Session.markLost(session, error)
-        if (!Errors.isRecoverable(error)) return yield* Effect.fail(error)
-        if (flight.phase === "sent" && !descriptor.safe) {
-          return yield* new Errors.OutcomeUnknown({
-            server: name,
-            method: descriptor.method,
-            tool: descriptor.tool,
-            requestId: flight.requestId,
-            cause: `${error._tag}: ${error.message}`,
-            message: `${descriptor.tool ?? descriptor.method} on ${name} may or may not have run: the link failed after the request was sent (${error._tag}: ${error.message}); not retried`
-          })
-        }
-        if (retries >= policy.call.maxRetries) return yield* Effect.fail(error)
-        retries += 1
-        yield* Metric.update(Metric.tagged(ctx.retries, "tool", descriptor.tool ?? descriptor.method), 1)
-        const wait = Math.max(flight.retryAfterMs ?? 0, retryDelay(retries))
-        if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-      }
-    })
-    return Effect.suspend(() => {
+  ): Effect.Effect<A, Errors.TetherError> =>
+    Effect.suspend(() => {
+      const deadline = toMillis(callOptions?.timeout, policy.call.timeout)
+      const idleMs =
+        callOptions?.idleTimeout === undefined ? undefined : toMillis(callOptions.idleTimeout, deadline)
       counters.pending += 1
       const started = now()
-      return attempts.pipe(
-        Effect.timeoutFail({
-          duration: Duration.millis(deadline),
-          onTimeout: () =>
-            lastError ??
-            new Errors.RequestTimeout({
+      const deadlineAt = started + deadline
+      const remaining = () => deadlineAt - now()
+      let lastError: Errors.TetherError | undefined
+      const timedOut = () =>
+        lastError ??
+        new Errors.RequestTimeout({
+          server: name,
+          timeoutMs: deadline,
+          message:
+            `${descriptor.tool ?? descriptor.method} on ${name} did not complete within ${deadline} ms` +
+            (counters.lastError !== undefined
+              ? ` (last connection error: ${counters.lastError._tag}: ${counters.lastError.message})`
+              : "")
+        })
+      // The deadline is enforced in two places rather than by one `timeoutFail` around
+      // everything, which forks a fiber and a timer per call (the benchmarks showed it):
+      // waits (for Ready, between retries) are Effect timeouts on the Clock; an attempt
+      // in flight is bounded by the SDK's own request timeout, set to what is left, which
+      // also sends notifications/cancelled when it fires.
+      const waitForSession = Effect.suspend(() => {
+        const ready = ctx.readyNow()
+        if (ready !== undefined) return Effect.succeed(ready)
+        const left = remaining()
+        return left <= 0
+          ? Effect.fail(timedOut())
+          : awaitSession.pipe(Effect.timeoutFail({ duration: Duration.millis(left), onTimeout: timedOut }))
+      })
+      const attempts = Effect.gen(function* () {
+        let retries = 0
+        for (;;) {
+          const session = yield* waitForSession
+          const flight = makeFlight()
+          const exit = yield* Effect.exit(
+            attempt(session, flight, descriptor, run, Math.max(1, remaining()), callOptions, idleMs)
+          )
+          if (Exit.isSuccess(exit)) return exit.value
+          const failure = Cause.failureOption(exit.cause)
+          if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+          const error = failure.value
+          // The SDK's timer fired: this is the call's deadline, not a link problem.
+          if (error._tag === "RequestTimeout" && remaining() <= 0) return yield* Effect.fail(timedOut())
+          lastError = error
+          if (Errors.isLinkFailure(error)) Session.markLost(session, error)
+          if (!Errors.isRecoverable(error)) return yield* Effect.fail(error)
+          if (flight.phase === "sent" && !descriptor.safe) {
+            return yield* new Errors.OutcomeUnknown({
               server: name,
-              timeoutMs: deadline,
-              message:
-                `${descriptor.tool ?? descriptor.method} on ${name} did not complete within ${deadline} ms` +
-                (counters.lastError !== undefined
-                  ? ` (last connection error: ${counters.lastError._tag}: ${counters.lastError.message})`
-                  : "")
+              method: descriptor.method,
+              tool: descriptor.tool,
+              requestId: flight.requestId,
+              cause: `${error._tag}: ${error.message}`,
+              message: `${descriptor.tool ?? descriptor.method} on ${name} may or may not have run: the link failed after the request was sent (${error._tag}: ${error.message}); not retried`
             })
-        }),
+          }
+          if (retries >= policy.call.maxRetries) return yield* Effect.fail(error)
+          retries += 1
+          yield* Metric.update(Metric.tagged(ctx.retries, "tool", descriptor.tool ?? descriptor.method), 1)
+          const wait = Math.max(flight.retryAfterMs ?? 0, retryDelay(retries))
+          if (wait >= remaining()) {
+            yield* Effect.sleep(Duration.millis(Math.max(0, remaining())))
+            return yield* Effect.fail(timedOut())
+          }
+          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+        }
+      })
+      return attempts.pipe(
         Effect.tapBoth({
           onSuccess: () => Effect.sync(() => (consecutiveFailures = 0)),
           onFailure: (e) =>
@@ -216,7 +236,6 @@ export const makeRequest = (ctx: CallContext) => {
         Effect.ensuring(Effect.sync(() => (counters.pending -= 1)))
       )
     })
-  }
 
   return request
 }

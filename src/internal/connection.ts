@@ -122,6 +122,8 @@ export const make = (options: McpConnection.Options) =>
     }
     /** Set when consecutive call failures open the circuit while the session looked Ready. */
     let tripped = false
+    /** Mirror of `current` while Ready, for the call path's synchronous fast path. */
+    let readySession: Session.Session | undefined
     const subscriptions = new Set<string>()
     let logLevel: LoggingLevel | undefined
 
@@ -177,6 +179,7 @@ export const make = (options: McpConnection.Options) =>
           if (generation > 1) counters.reconnects += 1
           attempt = 0
           yield* Ref.set(current, Option.some(session))
+          readySession = session
           if (policy.heartbeat.enabled) {
             yield* Effect.forkIn(
               Heartbeat.run(session, { server: name, policy: policy.heartbeat, now, rtt: heartbeatRtt }),
@@ -204,6 +207,7 @@ export const make = (options: McpConnection.Options) =>
           // A session that stayed up for `resetAfter` was a recovery: back off from scratch.
           if (now() - readySince >= policy.reconnect.resetAfter) scheduleState = schedule.initial
           Session.markLost(session, reason)
+          readySession = undefined
           yield* Ref.set(current, Option.none())
           // A dead or hung link is killed at once; a manual reconnect closes politely.
           if (!manual) yield* Effect.promise(() => session.link.kill())
@@ -264,7 +268,12 @@ export const make = (options: McpConnection.Options) =>
       }
     })
 
-    yield* Effect.addFinalizer(() => setState(ConnectionState.Closed()))
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        readySession = undefined
+        return setState(ConnectionState.Closed())
+      })
+    )
     yield* Effect.forkScoped(supervisor)
 
     // -----------------------------------------------------------------------
@@ -337,6 +346,8 @@ export const make = (options: McpConnection.Options) =>
             : Effect.succeed(false)
 
     const request = Calls.makeRequest({
+      readyNow: () =>
+        readySession !== undefined && !Session.isLost(readySession) ? readySession : undefined,
       name,
       policy,
       now,
