@@ -7,29 +7,12 @@
  *   curl 127.0.0.1:3000/status
  */
 import express, { type NextFunction, type Request, type Response } from "express"
-import { Errors, Tether } from "../src/index.js"
+import { Errors, Gateway, Tether } from "../src/index.js"
 
 // ONE Tether per process, created before the app listens and shared by every request.
 // It owns the MCP sessions (and stdio children); one per request would re-initialize
 // every server on every request and lose the reconnects, breaker and heartbeat state.
 const tether = await Tether.start({ config: process.env.TETHER_CONFIG ?? "./mcp.json" })
-
-/** The HTTP status for a Tether error: the tag says whose fault it is. */
-const statusOf = (error: Errors.TetherError): number => {
-  switch (error._tag) {
-    case "UnknownServer":
-    case "UnknownTool":
-      return 404
-    case "InvalidConfig":
-      return 400
-    case "OutcomeUnknown": // the call may have run: the caller must check before retrying
-      return 502
-    case "RequestTimeout":
-      return 504
-    default:
-      return Errors.isRecoverable(error) ? 503 : 502
-  }
-}
 
 const app = express()
 app.use(express.json())
@@ -60,9 +43,10 @@ app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
   if (res.headersSent) return next(error)
   if (error instanceof Error && error.name === "AbortError") return // the client went away
   if (Errors.isTetherError(error)) {
-    // The tool ran and reported an error: that is its result, not an HTTP failure.
-    if (error._tag === "ToolFailed") return res.json(error.result)
-    return res.status(statusOf(error)).json({ error: { tag: error._tag, message: error.message } })
+    // The gateway's mapping: a tool error is the tool's result (200), OutcomeUnknown 502,
+    // unavailable 503 with Retry-After, timeout 504, unknown server/tool 404, …
+    const { body, headers, status } = Gateway.httpErrorOf(error)
+    return res.status(status).set(headers).json(body)
   }
   const status = (error as { status?: number }).status ?? 500 // 400 for a body that is not JSON
   if (status >= 500) console.error(error)

@@ -7,32 +7,20 @@
  *   curl 127.0.0.1:3000/status
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import { Errors, Tether } from "../src/index.js"
+import { Errors, Gateway, Tether } from "../src/index.js"
 
 // ONE Tether per process, created before the server listens and shared by every request.
 // It owns the MCP sessions (and stdio children); one per request would re-initialize
 // every server on every request and lose the reconnects, breaker and heartbeat state.
 const tether = await Tether.start({ config: process.env.TETHER_CONFIG ?? "./mcp.json" })
 
-/** The HTTP status for a Tether error: the tag says whose fault it is. */
-const statusOf = (error: Errors.TetherError): number => {
-  switch (error._tag) {
-    case "UnknownServer":
-    case "UnknownTool":
-      return 404
-    case "InvalidConfig":
-      return 400
-    case "OutcomeUnknown": // the call may have run: the caller must check before retrying
-      return 502
-    case "RequestTimeout":
-      return 504
-    default:
-      return Errors.isRecoverable(error) ? 503 : 502
-  }
-}
-
-const send = (res: ServerResponse, status: number, body: unknown): void => {
-  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body))
+const send = (
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {}
+): void => {
+  res.writeHead(status, { ...headers, "content-type": "application/json" }).end(JSON.stringify(body))
 }
 
 const readJson = async (req: IncomingMessage): Promise<Record<string, unknown>> => {
@@ -66,9 +54,10 @@ const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> 
   } catch (error) {
     if (abort.signal.aborted) return // the client went away: nobody to answer
     if (!Errors.isTetherError(error)) throw error
-    // The tool ran and reported an error: that is its result, not an HTTP failure.
-    if (error._tag === "ToolFailed") return send(res, 200, error.result)
-    send(res, statusOf(error), { error: { tag: error._tag, message: error.message } })
+    // The gateway's mapping: a tool error is the tool's result (200), OutcomeUnknown 502,
+    // unavailable 503 with Retry-After, timeout 504, unknown server/tool 404, …
+    const { body, headers, status } = Gateway.httpErrorOf(error)
+    send(res, status, body, headers)
   }
 }
 

@@ -18,6 +18,7 @@
  *
  * @since 0.1.0
  */
+import * as SharedOptions from "../cli/options.js"
 import { Command, Options } from "@effect/cli"
 import type { LanguageModel } from "@effect/ai"
 import { FileSystem } from "@effect/platform"
@@ -251,11 +252,7 @@ const describeSetupError = (error: { readonly _tag: string; readonly message: st
 export const agentCommand = Command.make(
   "agent",
   {
-    config: Options.text("config").pipe(
-      Options.withAlias("c"),
-      Options.withDescription("Path to the mcp.json (default: TETHER_CONFIG, else ./mcp.json)"),
-      Options.optional
-    ),
+    config: SharedOptions.config,
     prompt: Options.text("prompt").pipe(
       Options.withAlias("p"),
       Options.withDescription("Run one turn with this message, print the answer, exit"),

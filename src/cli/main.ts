@@ -16,14 +16,11 @@ import * as Errors from "../Errors.js"
 import * as McpPool from "../McpPool.js"
 import { VERSION } from "../internal/version.js"
 import { exitCodeOf, formatError, formatStatus, formatTools, renderResult } from "./format.js"
+import * as SharedOptions from "./options.js"
 import { serve } from "./serve.js"
 import { agentCommand } from "../agent/Cli.js"
 
-const configOption = Options.text("config").pipe(
-  Options.withAlias("c"),
-  Options.withDescription("Path to the mcp.json (default: TETHER_CONFIG, else ./mcp.json)"),
-  Options.optional
-)
+const configOption = SharedOptions.config
 const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text"))
 const waitOption = Options.integer("wait").pipe(
   Options.withDescription("How long to wait for servers to connect, in ms"),

@@ -12,6 +12,7 @@ import * as ConnectionState from "../ConnectionState.js"
 import * as Gateway from "../Gateway.js"
 import * as McpPool from "../McpPool.js"
 import * as Prometheus from "../Prometheus.js"
+import * as SharedOptions from "./options.js"
 
 /** Logs every default connection's state changes at Info (operators read these). */
 const logTransitions = Effect.gen(function* () {
@@ -37,11 +38,7 @@ const logTransitions = Effect.gen(function* () {
 export const serve = Command.make(
   "serve",
   {
-    config: Options.text("config").pipe(
-      Options.withAlias("c"),
-      Options.withDescription("Path to the mcp.json (default: TETHER_CONFIG, else ./mcp.json)"),
-      Options.optional
-    ),
+    config: SharedOptions.config,
     host: Options.text("host").pipe(
       Options.withDefault("127.0.0.1"),
       Options.withDescription("Address to bind")
