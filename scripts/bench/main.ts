@@ -6,6 +6,7 @@
  * 3. dead link  — server SIGSTOPped: time until Tether leaves Ready; a raw call in flight
  * 4. chaos soak — HTTP behind a fault proxy, a fault every 5 s, 50 calls/s per side
  * 5. scale      — N WebSocket connections in one process: memory per connection, connect-all
+ * 6. pool       — 10,000 tenants through McpPool with idle eviction: open ≤ max, memory flat
  *
  * Every server is a real child process on 127.0.0.1; every child is killed at the end,
  * on Ctrl-C and on errors. Results go to `.bench/results.json` (git-ignored).
@@ -35,6 +36,7 @@ import {
 } from "./common.js"
 import * as deadlink from "./deadlink.js"
 import * as overhead from "./overhead.js"
+import * as pool from "./pool.js"
 import * as recovery from "./recovery.js"
 import * as scale from "./scale.js"
 import * as soak from "./soak.js"
@@ -55,7 +57,8 @@ const parts: Array<{ id: string; name: string; run: (o: RunOptions) => Promise<P
   { id: "2", name: "recovery", run: recovery.run },
   { id: "3", name: "deadlink", run: deadlink.run },
   { id: "4", name: "soak", run: soak.run },
-  { id: "5", name: "scale", run: scale.run }
+  { id: "5", name: "scale", run: scale.run },
+  { id: "6", name: "pool", run: pool.run }
 ]
 
 const version = (pkg: string): string => {
@@ -264,9 +267,6 @@ const main = async () => {
     }
     writeResults("running")
   }
-  say("\n=== Part 5b: 10,000-tenant pool ===\n  skipped: McpPool not built yet")
-  partResults.pool = { skipped: "McpPool not built yet" }
-
   await closeAllTether()
   // Whatever a part left running is a leak: count it before killing it.
   const left = descendants()

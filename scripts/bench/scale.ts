@@ -5,7 +5,7 @@
  * sides), one echo on every connection at once, full GC, measure. Rounds alternate
  * Tether, raw, Tether, raw.
  *
- * The 10,000-tenant pool part is skipped: it needs McpPool (printed by main).
+ * The 10,000-tenant pool is part 6 (`pool.ts`).
  */
 import { Effect } from "effect"
 import {
@@ -241,8 +241,7 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
   for (const e of errs.slice(0, 5)) say(`  error: ${e}`)
   const notes = [
     "Each round is a fresh process: memory per connection = (after − before) / connected, both after a full GC; the before-sample is taken after imports.",
-    "Tether: McpConnection.make per connection (default policy: supervisor + heartbeat fibers each); its connect includes tools/list (the catalogue is kept per connection), the raw connect is initialize only. Raw: SDK Client + SDK WebSocketClientTransport on ws.",
-    "Pool (10,000 tenants): skipped: McpPool not built yet."
+    "Tether: McpConnection.make per connection (default policy: supervisor + heartbeat fibers each); its connect includes tools/list (the catalogue is kept per connection), the raw connect is initialize only. Raw: SDK Client + SDK WebSocketClientTransport on ws."
   ]
   for (const note of notes) say(`  note: ${note}`)
   const targets: Array<Target> = [

@@ -1,16 +1,18 @@
 /**
  * A client process for the bench (bundled to `.bench/worker.mjs` by `main.ts`): runs one
- * side of the soak (part 4) or of the scale test (part 5), writes its result as JSON to
+ * side of the soak (part 4) or of the scale test (part 5), or the pool (part 6), writes its result as JSON to
  * argv[3] and prints `RESULT` (a large result on stdout could be cut short by the exit).
  * Protocol: argv[2] is the JSON params; the soak prints `READY` and waits for `GO` on stdin.
  * It exits when its parent goes away (stdin closes).
  */
 import { writeFileSync } from "node:fs"
 import { killAllChildren } from "./common.js"
+import * as pool from "./pool.js"
 import * as scale from "./scale.js"
 import * as soak from "./soak.js"
 
-const params = JSON.parse(process.argv[2] ?? "{}") as soak.SoakWorkerParams | scale.ScaleWorkerParams
+const params = JSON.parse(process.argv[2] ?? "{}") as
+  soak.SoakWorkerParams | scale.ScaleWorkerParams | pool.PoolWorkerParams
 const resultFile = process.argv[3] ?? ""
 
 let stdinBuffer = ""
@@ -36,7 +38,9 @@ const main = async () => {
           process.stdout.write("READY\n")
           await go
         })
-      : await scale.worker(params)
+      : params.role === "pool"
+        ? await pool.worker(params)
+        : await scale.worker(params)
   writeFileSync(resultFile, JSON.stringify(result))
   process.stdout.write("RESULT\n")
 }

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Cause, Duration, Effect, Either, RcMap, Redacted, Scope } from "effect"
+import { Duration, Effect, Either, RcMap, Redacted, Scope } from "effect"
 import * as Config from "../Config.js"
 import * as Errors from "../Errors.js"
 import * as McpConnection from "../McpConnection.js"
@@ -90,7 +90,9 @@ const statusOf = (
         }))
       )
 
-const tenantKey = (tenant: string, server: string) => JSON.stringify([tenant, server])
+/** The values are part of the key: a tenant whose values change gets a new connection. */
+const tenantKey = (tenant: string, server: string, values: Readonly<Record<string, string>>) =>
+  JSON.stringify([tenant, server, values])
 
 /** @internal */
 export const make = (options: Options | Config.TetherConfig) =>
@@ -143,41 +145,52 @@ export const make = (options: Options | Config.TetherConfig) =>
     )
 
     // --- tenants: RcMap keyed by (tenant, server) ------------------------------------------
-    const tenantValues = new Map<string, Readonly<Record<string, string>>>()
     const open = new Map<
       string,
       { readonly tenant: string; readonly server: ServerOptions; readonly conn: McpConnection.McpConnection }
     >()
     const maxConnections = options.maxConnections ?? 1_000
+    const overloaded = (name: string) =>
+      new Errors.Overloaded({
+        server: name,
+        limit: maxConnections,
+        message: `the pool already holds its maximum of ${maxConnections} open tenant connections`
+      })
+    // Connections counted from creation until their close has *finished*. RcMap's own
+    // capacity frees a slot when an idle entry is dropped, before its transport is closed,
+    // so under load more than `maxConnections` links were open at once (the pool bench saw
+    // 231 of 200). This count is the cap.
+    let live = 0
     const tenants = yield* RcMap.make({
       lookup: (key: string) =>
         Effect.gen(function* () {
-          const [tenant, name] = JSON.parse(key) as [string, string]
+          const [tenant, name, given] = JSON.parse(key) as [string, string, Record<string, string>]
           const server = yield* lookupServer(name)
-          const values = { id: tenant, ...tenantValues.get(tenant) }
+          const values = { id: tenant, ...given }
           const spec = yield* Config.renderTenant(server.spec, values, { server: name })
+          if (live >= maxConnections) return yield* overloaded(name)
+          live += 1
+          // Registered first, so it runs last: after the connection below has closed.
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              live -= 1
+              open.delete(key)
+            })
+          )
           const conn = yield* McpConnection.make(connectionOptions(server, spec))
           open.set(key, { tenant, server, conn })
-          yield* Effect.addFinalizer(() => Effect.sync(() => open.delete(key)))
           return conn
         }),
       idleTimeToLive:
-        options.idleTimeToLive === undefined ? Duration.minutes(5) : Duration.decode(options.idleTimeToLive),
-      capacity: maxConnections
+        options.idleTimeToLive === undefined ? Duration.minutes(5) : Duration.decode(options.idleTimeToLive)
     })
 
-    const tenantConnection = (tenant: string, name: string) =>
-      RcMap.get(tenants, tenantKey(tenant, name)).pipe(
-        Effect.catchIf(Cause.isExceededCapacityException, () =>
-          Effect.fail(
-            new Errors.Overloaded({
-              server: name,
-              limit: maxConnections,
-              message: `the pool already holds its maximum of ${maxConnections} open tenant connections`
-            })
-          )
-        )
-      )
+    const tenantConnection = (tenant: Tenant, name: string) => {
+      const key = tenantKey(tenant.id, name, tenant.values ?? {})
+      // RcMap keeps a failed lookup for the idle TTL like a live one: drop it, so the next
+      // call (after Overloaded, or a fixed config) tries again.
+      return RcMap.get(tenants, key).pipe(Effect.tapError(() => RcMap.invalidate(tenants, key)))
+    }
 
     // --- the call surface, shared by the default tenant and each tenant --------------------
     const calls = (
@@ -310,9 +323,8 @@ export const make = (options: Options | Config.TetherConfig) =>
       servers: names,
       separator,
       forTenant: (tenant: Tenant) => {
-        tenantValues.set(tenant.id, tenant.values ?? {})
         return calls(
-          (name) => Effect.zipRight(lookupServer(name), tenantConnection(tenant.id, name)),
+          (name) => Effect.zipRight(lookupServer(name), tenantConnection(tenant, name)),
           () => true,
           tenantStatus(tenant.id)
         )
