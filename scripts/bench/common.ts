@@ -3,6 +3,7 @@
  * (killed on exit, Ctrl-C and errors), fixture servers run as real child processes, Tether
  * connections opened from promise code, raw SDK clients, warning counting per side, tables.
  */
+import { descendants as procDescendants } from "../../test/support/fixture.js"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
@@ -12,7 +13,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Exit, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { resolve } from "node:path"
 import { setFlagsFromString } from "node:v8"
@@ -192,37 +193,14 @@ const signal = (pid: number, sig: NodeJS.Signals) => {
   }
 }
 
-/** Live descendants of `root` (from /proc), zombies excluded. */
-export const descendants = (root: number = process.pid): Array<number> => {
-  const parentOf = new Map<number, number>()
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      if (fields[0] === "Z") continue
-      parentOf.set(Number(entry), Number(fields[1]))
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  const found: Array<number> = []
-  // tsx's own esbuild service (the TypeScript loader of this process) is not ours to count.
-  const isLoader = (pid: number) => {
-    const args = cmdline(pid)
-    return args.some((a) => a.includes("esbuild")) && args.some((a) => a.startsWith("--service"))
-  }
-  const visit = (pid: number) => {
-    for (const [child, parent] of parentOf) {
-      if (parent === pid && !isLoader(child)) {
-        found.push(child)
-        visit(child)
-      }
-    }
-  }
-  visit(root)
-  return found
+/** tsx's own esbuild service (the TypeScript loader of this process) is not ours to count. */
+const isLoader = (pid: number) => {
+  const args = cmdline(pid)
+  return args.some((a) => a.includes("esbuild")) && args.some((a) => a.startsWith("--service"))
 }
+
+/** Live descendants of `root` (from /proc), zombies and the tsx loader excluded. */
+export const descendants = (root: number = process.pid): Array<number> => [...procDescendants(root, isLoader)]
 
 const cmdline = (pid: number): Array<string> => {
   try {

@@ -175,8 +175,14 @@ export const spawnServer = (
     }
   })
 
-/** Pids of every live descendant of this process (from /proc), for orphan checks. */
-export const descendants = (root: number = process.pid): ReadonlyArray<number> => {
+/**
+ * Pids of every live descendant of `root` (from /proc), for orphan checks. `skip` leaves
+ * out a process and its subtree (the bench skips tsx's own esbuild service).
+ */
+export const descendants = (
+  root: number = process.pid,
+  skip: (pid: number) => boolean = () => false
+): ReadonlyArray<number> => {
   const parentOf = new Map<number, number>()
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
@@ -193,7 +199,7 @@ export const descendants = (root: number = process.pid): ReadonlyArray<number> =
   const found: Array<number> = []
   const visit = (pid: number) => {
     for (const [child, parent] of parentOf) {
-      if (parent === pid) {
+      if (parent === pid && !skip(child)) {
         found.push(child)
         visit(child)
       }
