@@ -69,9 +69,10 @@ abstract class Base implements Transport {
     const socket = this.socket
     if (socket === undefined || socket.readyState !== WS.OPEN)
       return Promise.reject(new Error("Not connected"))
-    return new Promise((resolve, reject) =>
-      socket.send(JSON.stringify(message), (e) => (e ? reject(e) : resolve()))
-    )
+    // No write callback: waiting for each frame to be flushed cost ~10 µs per message in
+    // the benchmarks, and a failed write also fails the socket, whose close ends the link.
+    socket.send(JSON.stringify(message))
+    return Promise.resolve()
   }
 
   /** Graceful close (1000), falling back to terminate if the peer does not answer. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Metric, Tracer } from "effect"
+import * as Metrics from "../src/Metrics.js"
 import * as McpConnection from "../src/McpConnection.js"
 import {
   elapsedSince,
@@ -292,6 +293,62 @@ describe("McpConnection lifecycle", () => {
           names = (yield* conn.tools).map((t) => t.name)
         }
         expect(names).toContain("late_tool")
+      })
+    )
+  )
+})
+
+describe("McpConnection observability", () => {
+  it.live("with a tracer installed every call is a span with its server, tool and outcome", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const native = yield* Effect.tracer
+        const spans: Array<Tracer.Span> = []
+        const recording = Tracer.make({
+          span: (...args) => {
+            const span = native.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: (f) => f()
+        })
+        const conn = yield* McpConnection.make({ name: "traced", server: stdioSpec() })
+        yield* conn.awaitReady()
+        yield* conn.callTool("echo", { text: "hi" }).pipe(Effect.withTracer(recording))
+        yield* Effect.flip(conn.callTool("fail", { message: "nope" })).pipe(Effect.withTracer(recording))
+        const calls = spans.filter((s) => s.name === "McpConnection.callTool")
+        expect(calls.map((s) => s.attributes.get("tool"))).toEqual(["echo", "fail"])
+        expect(calls.every((s) => s.attributes.get("server") === "traced")).toBe(true)
+        const exits = calls.map((s) => (s.status._tag === "Ended" ? s.status.exit._tag : "open"))
+        expect(exits).toEqual(["Success", "Failure"])
+      })
+    )
+  )
+
+  it.live("calls are counted by server, tool and outcome; pending calls return to 0", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* McpConnection.make({ name: "counted", server: stdioSpec() })
+        yield* conn.awaitReady()
+        const count = (tool: string, outcome: string) =>
+          Metric.value(
+            Metrics.calls.pipe(
+              Metric.tagged("server", "counted"),
+              Metric.tagged("tool", tool),
+              Metric.tagged("outcome", outcome)
+            )
+          ).pipe(Effect.map((state) => state.count))
+        yield* Effect.all([conn.callTool("echo", { text: "a" }), conn.callTool("echo", { text: "b" })], {
+          concurrency: 2
+        })
+        yield* Effect.flip(conn.callTool("fail", { message: "nope" }))
+        expect(yield* count("echo", "ok")).toBe(2)
+        expect(yield* count("fail", "tool_error")).toBe(1)
+        const durations = yield* Metric.value(
+          Metrics.callSeconds.pipe(Metric.tagged("server", "counted"), Metric.tagged("tool", "echo"))
+        )
+        expect(durations.count).toBe(2)
+        expect((yield* conn.stats).pendingCalls).toBe(0)
       })
     )
   )

@@ -19,8 +19,12 @@ import * as Session from "./session.js"
 export interface Descriptor {
   readonly method: string
   readonly tool?: string | undefined
-  readonly safe: boolean
+  /** Read only when an attempt failed after it was sent (a tool's hints can change). */
+  readonly safe: boolean | (() => boolean)
 }
+
+/** @internal Turns a result into a failure that is not the link's fault (a tool's `isError`). */
+export type Check = (descriptor: Descriptor, value: unknown) => Errors.TetherError | undefined
 
 /** @internal One SDK request, given the SDK options (signal, timeout, progress). */
 export type Run<A> = (client: Client, options: RequestOptions) => Promise<A>
@@ -46,6 +50,45 @@ export interface CallContext {
   readonly retries: Metric.Metric.Counter<number>
   /** Opens the circuit because of `error`; false when there was no live session to drop. */
   readonly trip: (error: Errors.TetherError) => Effect.Effect<boolean>
+}
+
+/**
+ * The part of `AbortSignal` that the SDK's `Protocol.request` uses: `aborted`, `reason`,
+ * `throwIfAborted()` and one `abort` listener (which sends notifications/cancelled).
+ *
+ * Hand-written because a Node `AbortController` is an `EventTarget`: making one per call,
+ * plus the listener the SDK adds to it, cost about 5 µs and a good share of the garbage
+ * of a call in the benchmarks. The SDK only ever calls these members (checked for the
+ * pinned 1.32.x; the cancellation tests send a real request and watch the server see the
+ * cancellation), so a plain object does the job.
+ */
+class CallSignal {
+  aborted = false
+  reason: unknown = undefined
+  private listeners: Array<() => void> | undefined = undefined
+
+  throwIfAborted(): void {
+    if (this.aborted) throw this.reason
+  }
+
+  addEventListener(type: string, listener: () => void): void {
+    if (type === "abort") (this.listeners ??= []).push(listener)
+  }
+
+  removeEventListener(type: string, listener: () => void): void {
+    if (type === "abort") this.listeners = this.listeners?.filter((l) => l !== listener)
+  }
+
+  abort(): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = new Error("the call was interrupted")
+    for (const listener of this.listeners ?? []) listener()
+  }
+
+  asAbortSignal(): AbortSignal {
+    return this as unknown as AbortSignal
+  }
 }
 
 const toMillis = (input: Duration.DurationInput | undefined, fallback: number): number =>
@@ -134,17 +177,41 @@ export const makeRequest = (ctx: CallContext) => {
     return watched.pipe(Effect.ensuring(Effect.sync(() => session.link.settle(flight))))
   }
 
-  const request = <A>(
+  const defaultDeadline = policy.call.timeout
+  const isSafe = (descriptor: Descriptor): boolean =>
+    typeof descriptor.safe === "boolean" ? descriptor.safe : descriptor.safe()
+  const labelOf = (descriptor: Descriptor) => descriptor.tool ?? descriptor.method
+
+  /** Book-keeping of a call that got an answer from the server (a success for the breaker). */
+  const answered = (descriptor: Descriptor, started: number, failure: Errors.TetherError | undefined) => {
+    consecutiveFailures = 0
+    counters.pending -= 1
+    Metrics.unsafeRecordCall(name, labelOf(descriptor), failure, now() - started)
+  }
+
+  /** The first failed attempt of the fast path, handed over to the general path. */
+  interface FirstFailure {
+    readonly session: Session.Session
+    readonly flight: Flight
+    readonly error: Errors.Classified
+  }
+
+  /**
+   * The general path: waits for a session, retries what is safe, spaces retries, opens the
+   * circuit after failures in a row. `counters.pending` was already counted by the caller.
+   */
+  const general = <A>(
     descriptor: Descriptor,
     run: Run<A>,
-    callOptions?: CallOptions
+    callOptions: CallOptions | undefined,
+    check: Check | undefined,
+    started: number,
+    first: FirstFailure | undefined
   ): Effect.Effect<A, Errors.TetherError> =>
     Effect.suspend(() => {
-      const deadline = toMillis(callOptions?.timeout, policy.call.timeout)
+      const deadline = callOptions?.timeout === undefined ? defaultDeadline : toMillis(callOptions.timeout, 0)
       const idleMs =
         callOptions?.idleTimeout === undefined ? undefined : toMillis(callOptions.idleTimeout, deadline)
-      counters.pending += 1
-      const started = now()
       const deadlineAt = started + deadline
       const remaining = () => deadlineAt - now()
       let lastError: Errors.TetherError | undefined
@@ -154,7 +221,7 @@ export const makeRequest = (ctx: CallContext) => {
           server: name,
           timeoutMs: deadline,
           message:
-            `${descriptor.tool ?? descriptor.method} on ${name} did not complete within ${deadline} ms` +
+            `${labelOf(descriptor)} on ${name} did not complete within ${deadline} ms` +
             (counters.lastError !== undefined
               ? ` (last connection error: ${counters.lastError._tag}: ${counters.lastError.message})`
               : "")
@@ -172,8 +239,48 @@ export const makeRequest = (ctx: CallContext) => {
           ? Effect.fail(timedOut())
           : awaitSession.pipe(Effect.timeoutFail({ duration: Duration.millis(left), onTimeout: timedOut }))
       })
+      /** What to do after a failed attempt: fail now, or wait and go round again. */
+      const afterFailure = (
+        session: Session.Session,
+        flight: Flight,
+        error: Errors.Classified,
+        retries: number
+      ): Effect.Effect<void, Errors.TetherError> => {
+        // The SDK's timer fired: this is the call's deadline, not a link problem.
+        if (error._tag === "RequestTimeout" && remaining() <= 0) return Effect.fail(timedOut())
+        lastError = error
+        if (Errors.isLinkFailure(error)) Session.markLost(session, error)
+        if (!Errors.isRecoverable(error)) return Effect.fail(error)
+        if (flight.phase === "sent" && !isSafe(descriptor)) {
+          return new Errors.OutcomeUnknown({
+            server: name,
+            method: descriptor.method,
+            tool: descriptor.tool,
+            requestId: flight.requestId,
+            cause: `${error._tag}: ${error.message}`,
+            message: `${labelOf(descriptor)} on ${name} may or may not have run: the link failed after the request was sent (${error._tag}: ${error.message}); not retried`
+          })
+        }
+        if (retries >= policy.call.maxRetries) return Effect.fail(error)
+        const wait = Math.max(flight.retryAfterMs ?? 0, retryDelay(retries + 1))
+        return Effect.zipRight(
+          Metric.update(Metric.tagged(ctx.retries, "tool", labelOf(descriptor)), 1),
+          wait >= remaining()
+            ? Effect.zipRight(
+                Effect.sleep(Duration.millis(Math.max(0, remaining()))),
+                Effect.fail(timedOut())
+              )
+            : wait > 0
+              ? Effect.sleep(Duration.millis(wait))
+              : Effect.void
+        )
+      }
       const attempts = Effect.gen(function* () {
         let retries = 0
+        if (first !== undefined) {
+          yield* afterFailure(first.session, first.flight, first.error, retries)
+          retries += 1
+        }
         for (;;) {
           const session = yield* waitForSession
           const flight = makeFlight()
@@ -183,58 +290,106 @@ export const makeRequest = (ctx: CallContext) => {
           if (Exit.isSuccess(exit)) return exit.value
           const failure = Cause.failureOption(exit.cause)
           if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-          const error = failure.value
-          // The SDK's timer fired: this is the call's deadline, not a link problem.
-          if (error._tag === "RequestTimeout" && remaining() <= 0) return yield* Effect.fail(timedOut())
-          lastError = error
-          if (Errors.isLinkFailure(error)) Session.markLost(session, error)
-          if (!Errors.isRecoverable(error)) return yield* Effect.fail(error)
-          if (flight.phase === "sent" && !descriptor.safe) {
-            return yield* new Errors.OutcomeUnknown({
-              server: name,
-              method: descriptor.method,
-              tool: descriptor.tool,
-              requestId: flight.requestId,
-              cause: `${error._tag}: ${error.message}`,
-              message: `${descriptor.tool ?? descriptor.method} on ${name} may or may not have run: the link failed after the request was sent (${error._tag}: ${error.message}); not retried`
-            })
-          }
-          if (retries >= policy.call.maxRetries) return yield* Effect.fail(error)
+          yield* afterFailure(session, flight, failure.value, retries)
           retries += 1
-          yield* Metric.update(Metric.tagged(ctx.retries, "tool", descriptor.tool ?? descriptor.method), 1)
-          const wait = Math.max(flight.retryAfterMs ?? 0, retryDelay(retries))
-          if (wait >= remaining()) {
-            yield* Effect.sleep(Duration.millis(Math.max(0, remaining())))
-            return yield* Effect.fail(timedOut())
-          }
-          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
         }
       })
+      let settled = false
       return attempts.pipe(
-        Effect.tapBoth({
-          onSuccess: () => Effect.sync(() => (consecutiveFailures = 0)),
+        Effect.matchEffect({
+          onSuccess: (value) =>
+            Effect.suspend(() => {
+              settled = true
+              const failure = check?.(descriptor, value)
+              answered(descriptor, started, failure)
+              return failure === undefined ? Effect.succeed(value) : Effect.fail(failure)
+            }),
           onFailure: (e) =>
-            Effect.gen(function* () {
+            Effect.suspend(() => {
+              settled = true
+              counters.pending -= 1
               counters.errors += 1
               noteError(e)
-              if (!countsForBreaker(e)) return
+              Metrics.unsafeRecordCall(name, labelOf(descriptor), e, now() - started)
+              if (!countsForBreaker(e)) return Effect.fail(e)
               consecutiveFailures += 1
-              if (consecutiveFailures < policy.breaker.failureThreshold) return
-              if (yield* ctx.trip(e)) consecutiveFailures = 0
+              if (consecutiveFailures < policy.breaker.failureThreshold) return Effect.fail(e)
+              return ctx.trip(e).pipe(
+                Effect.flatMap((tripped) => {
+                  if (tripped) consecutiveFailures = 0
+                  return Effect.fail(e)
+                })
+              )
             })
         }),
-        Effect.onExit((exit) =>
-          descriptor.method === "tools/call"
-            ? Effect.void
-            : Metrics.recordCall(
-                name,
-                descriptor.method,
-                Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.failureOption(exit.cause)),
-                now() - started
-              )
-        ),
-        Effect.ensuring(Effect.sync(() => (counters.pending -= 1)))
+        // Interrupted (caller gone, scope closed) or a defect: only the pending count is left.
+        Effect.onExit(() => Effect.sync(() => (settled ? undefined : (counters.pending -= 1))))
       )
+    })
+
+  /**
+   * One request. When the session is Ready and no progress is asked for, the first attempt
+   * is one `Effect.async` around the SDK promise with its book-keeping done synchronously:
+   * the per-call cost of the Effect plumbing (fibers, timers, several combinators) showed
+   * in the benchmarks as a third of the call time. Any failure of that attempt is handed to
+   * the general path, which decides exactly as if it had made the attempt itself.
+   */
+  const request = <A>(
+    descriptor: Descriptor,
+    run: Run<A>,
+    callOptions?: CallOptions,
+    check?: Check
+  ): Effect.Effect<A, Errors.TetherError> =>
+    Effect.async<A, Errors.TetherError>((resume) => {
+      counters.pending += 1
+      const started = now()
+      const session =
+        callOptions?.onProgress === undefined && callOptions?.idleTimeout === undefined
+          ? ctx.readyNow()
+          : undefined
+      if (session === undefined) {
+        resume(general(descriptor, run, callOptions, check, started, undefined))
+        return
+      }
+      const deadline = callOptions?.timeout === undefined ? defaultDeadline : toMillis(callOptions.timeout, 0)
+      const flight = makeFlight()
+      const signal = new CallSignal()
+      // Set once this fast attempt has handed the call on (resumed or interrupted).
+      let done = false
+      let promise: Promise<A>
+      session.link.current = flight
+      try {
+        promise = run(session.client, { signal: signal.asAbortSignal(), timeout: Math.max(1, deadline) })
+      } catch (e) {
+        promise = Promise.reject(e)
+      } finally {
+        session.link.current = undefined
+      }
+      promise.then(
+        (value) => {
+          if (done) return
+          done = true
+          session.link.settle(flight)
+          const failure = check?.(descriptor, value)
+          answered(descriptor, started, failure)
+          resume(failure === undefined ? Effect.succeed(value) : Effect.fail(failure))
+        },
+        (e: unknown) => {
+          if (done) return
+          done = true
+          session.link.settle(flight)
+          const error = Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
+          resume(general(descriptor, run, callOptions, check, started, { session, flight, error }))
+        }
+      )
+      return Effect.sync(() => {
+        if (done) return
+        done = true
+        // Aborting makes the SDK send notifications/cancelled.
+        signal.abort()
+        session.link.settle(flight)
+        counters.pending -= 1
+      })
     })
 
   return request

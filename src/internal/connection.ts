@@ -43,6 +43,7 @@ import * as ServerSpec from "../ServerSpec.js"
 import * as Calls from "./calls.js"
 import * as Heartbeat from "./heartbeat.js"
 import * as Session from "./session.js"
+import { withHotSpan } from "./tracing.js"
 
 /** @internal */
 export const TypeId: McpConnectionTypeId = Symbol.for("tether/McpConnection") as McpConnectionTypeId
@@ -124,6 +125,13 @@ export const make = (options: McpConnection.Options) =>
     let tripped = false
     /** Mirror of `current` while Ready, for the call path's synchronous fast path. */
     let readySession: Session.Session | undefined
+    /** Mirror of `tools`, read synchronously by the call path. */
+    let toolList: ReadonlyArray<Tool> = []
+    const setTools = (list: ReadonlyArray<Tool>) =>
+      Effect.zipRight(
+        Effect.sync(() => (toolList = list)),
+        SubscriptionRef.set(tools, list)
+      )
     const subscriptions = new Set<string>()
     let logLevel: LoggingLevel | undefined
 
@@ -139,7 +147,7 @@ export const make = (options: McpConnection.Options) =>
       parentScope: scope,
       now,
       runFork: (effect) => runFork(effect),
-      onTools: (list) => SubscriptionRef.set(tools, list),
+      onTools: (list) => setTools(list),
       onNotification: (n) => PubSub.publish(notifications, n),
       subscriptions,
       logLevel: () => logLevel
@@ -331,19 +339,30 @@ export const make = (options: McpConnection.Options) =>
       )
     })
 
-    const isToolSafe = (tool: string, perCall: boolean | undefined): Effect.Effect<boolean> =>
-      perCall !== undefined
-        ? Effect.succeed(perCall)
-        : overrides[tool]?.idempotent !== undefined
-          ? Effect.succeed(overrides[tool].idempotent === true)
-          : trustAnnotations
-            ? SubscriptionRef.get(tools).pipe(
-                Effect.map((list) => {
-                  const annotations = list.find((t) => t.name === tool)?.annotations
-                  return annotations?.readOnlyHint === true || annotations?.idempotentHint === true
-                })
-              )
-            : Effect.succeed(false)
+    const isToolSafe = (tool: string, perCall: boolean | undefined): boolean => {
+      if (perCall !== undefined) return perCall
+      const override = overrides[tool]?.idempotent
+      if (override !== undefined) return override
+      if (!trustAnnotations) return false
+      const annotations = toolList.find((t) => t.name === tool)?.annotations
+      return annotations?.readOnlyHint === true || annotations?.idempotentHint === true
+    }
+
+    /** A tool's own error result is a failure of the call, not of the link. */
+    const toolResult: Calls.Check = (descriptor, value) => {
+      const result = value as CallToolResult
+      if (result.isError !== true) return undefined
+      const text = result.content
+        .flatMap((c) => (c.type === "text" ? [c.text] : []))
+        .join("\n")
+        .slice(0, 500)
+      return new Errors.ToolFailed({
+        server: name,
+        tool: descriptor.tool ?? "",
+        result,
+        message: `tool ${descriptor.tool} on ${name} reported an error${text.length > 0 ? `: ${text}` : ""}`
+      })
+    }
 
     const request = Calls.makeRequest({
       readyNow: () =>
@@ -428,43 +447,15 @@ export const make = (options: McpConnection.Options) =>
       tools: SubscriptionRef.get(tools),
       toolChanges: tools.changes,
       notifications: Stream.fromPubSub(notifications),
-      callTool: (tool, args, o) => {
-        const started = now()
-        return Effect.gen(function* () {
-          const safe = yield* isToolSafe(tool, o?.idempotent)
-          const result = (yield* request(
-            { method: "tools/call", tool, safe },
+      callTool: (tool, args, o) =>
+        (
+          request(
+            { method: "tools/call", tool, safe: () => isToolSafe(tool, o?.idempotent) },
             (client, ro) => client.callTool({ name: tool, arguments: args ?? {} }, undefined, ro),
-            o
-          )) as CallToolResult
-          if (result.isError === true) {
-            const text = result.content
-              .flatMap((c) => (c.type === "text" ? [c.text] : []))
-              .join("\n")
-              .slice(0, 500)
-            return yield* new Errors.ToolFailed({
-              server: name,
-              tool,
-              result,
-              message: `tool ${tool} on ${name} reported an error${text.length > 0 ? `: ${text}` : ""}`
-            })
-          }
-          return result
-        }).pipe(
-          Effect.onExit((exit) =>
-            Metrics.recordCall(
-              name,
-              tool,
-              Exit.isSuccess(exit) ? undefined : Option.getOrUndefined(Cause.failureOption(exit.cause)),
-              now() - started
-            )
-          ),
-          Effect.withSpan("McpConnection.callTool", {
-            attributes: { server: name, tool },
-            captureStackTrace: false
-          })
-        )
-      },
+            o,
+            toolResult
+          ) as Effect.Effect<CallToolResult, Errors.TetherError>
+        ).pipe(withHotSpan("McpConnection.callTool", { server: name, tool })),
       listTools: (o) =>
         paginate<Tool>(
           "tools/list",
@@ -472,7 +463,7 @@ export const make = (options: McpConnection.Options) =>
           "tools",
           o
         ).pipe(
-          Effect.tap((list) => SubscriptionRef.set(tools, list)),
+          Effect.tap((list) => setTools(list)),
           Effect.withSpan("McpConnection.listTools", {
             attributes: { server: name },
             captureStackTrace: false

@@ -8,11 +8,11 @@
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
-import {
-  isJSONRPCRequest,
-  type JSONRPCMessage,
-  type MessageExtraInfo,
-  type RequestId
+import type {
+  JSONRPCMessage,
+  JSONRPCRequest,
+  MessageExtraInfo,
+  RequestId
 } from "@modelcontextprotocol/sdk/types.js"
 import * as Errors from "../Errors.js"
 import type { ServerSpec } from "../ServerSpec.js"
@@ -52,6 +52,11 @@ export interface LinkOptions {
 }
 
 type Killable = Transport & { kill?: () => Promise<void> }
+
+// The SDK's `isJSONRPCRequest` runs a full zod parse: 7 µs per call in the benchmarks, on
+// a message the SDK itself just built. The shape is all that is needed here.
+const isRequest = (message: JSONRPCMessage): message is JSONRPCRequest =>
+  "method" in message && "id" in message
 
 const refusedTags: ReadonlySet<string> = new Set(["ConnectFailed", "SessionExpired", "Unauthorized"])
 
@@ -184,8 +189,8 @@ export class Link implements Transport {
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    const flight = isJSONRPCRequest(message) ? this.current : undefined
-    if (flight !== undefined && isJSONRPCRequest(message)) {
+    const flight = isRequest(message) ? this.current : undefined
+    if (flight !== undefined && isRequest(message)) {
       this.current = undefined
       flight.requestId = message.id
       flight.phase = "sent"

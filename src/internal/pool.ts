@@ -20,6 +20,7 @@ import type {
 } from "../McpPool.js"
 import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
+import { withHotSpan } from "./tracing.js"
 
 /** @internal */
 export const TypeId: PoolTypeId = Symbol.for("tether/McpPool") as PoolTypeId
@@ -226,12 +227,7 @@ export const make = (options: Options | Config.TetherConfig) =>
             }
             return yield* conn.callTool(tool, args, callOptions)
           })
-        ).pipe(
-          Effect.withSpan("McpPool.callTool", {
-            attributes: { server: name, tool },
-            captureStackTrace: false
-          })
-        )
+        ).pipe(withHotSpan("McpPool.callTool", { server: name, tool }))
 
       const split = (qualified: string): Either.Either<readonly [string, string], Errors.UnknownServer> => {
         const server = [...names]
