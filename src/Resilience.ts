@@ -48,9 +48,12 @@ const withDefault = <S extends Schema.Schema.Any>(schema: S, value: Schema.Schem
 
 /**
  * How the supervisor reconnects: the first retry is immediate, then exponential from
- * `initialDelay` by `factor`, capped at `maxDelay`, each delay shortened by a random part
- * of up to `jitter` (0–1); bounded by `maxAttempts` and/or `maxElapsed` (null = unbounded);
- * the count starts again once a connection has stayed up for `resetAfter`.
+ * `initialDelay` by `factor`, capped at `fastMaxDelay` for the first `fastFor` of an outage
+ * (most outages are a restart or a short gateway blip: they end within seconds, and a
+ * retry comes at most `fastMaxDelay` after the server is back) and at `maxDelay` after
+ * that; each delay shortened by a random part of up to `jitter` (0–1); bounded by
+ * `maxAttempts` and/or `maxElapsed` (null = unbounded); the count starts again once a
+ * connection has stayed up for `resetAfter`.
  *
  * @since 0.1.0
  * @category schemas
@@ -62,6 +65,8 @@ export const Reconnect = Schema.Struct({
     1.5
   ),
   maxDelay: withDefault(Millis, 2_000),
+  fastFor: withDefault(Millis, 10_000),
+  fastMaxDelay: withDefault(Millis, 400),
   jitter: withDefault(
     Schema.Number.pipe(
       Schema.filter((n) => (n >= 0 && n <= 1) || `jitter must be between 0 and 1, got ${n}`)
@@ -203,10 +208,20 @@ export const merge = (
 export const reconnectSchedule = (
   policy: Policy["reconnect"]
 ): Schedule.Schedule<Duration.Duration, unknown> => {
-  const { factor, initialDelay, jitter, maxAttempts, maxDelay, maxElapsed } = policy
-  const backoff = Schedule.forever.pipe(
-    Schedule.addDelay((n) =>
-      Duration.millis(n === 0 ? 0 : Math.min(maxDelay, initialDelay * factor ** (n - 1)))
+  const { factor, fastFor, fastMaxDelay, initialDelay, jitter, maxAttempts, maxDelay, maxElapsed } = policy
+  const fastCap = Math.min(fastMaxDelay, maxDelay)
+  // `elapsed` is the schedule's own clock (so TestClock drives it): time since the first
+  // retry of this outage, or of this run of outages when none lasted `resetAfter`.
+  const backoff = Schedule.intersect(Schedule.forever, Schedule.elapsed).pipe(
+    Schedule.addDelay(([n, elapsed]) =>
+      Duration.millis(
+        n === 0
+          ? 0
+          : Math.min(
+              Duration.toMillis(elapsed) < fastFor ? fastCap : maxDelay,
+              initialDelay * factor ** (n - 1)
+            )
+      )
     )
   )
   // Jitter only shortens a delay ([1 - jitter, 1] × d): the cap stays a real cap, and

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { type Effect, Either, Redacted, Schema } from "effect"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { InvalidConfig } from "./Errors.js"
 import { decodeOrInvalid } from "./internal/schemaIssues.js"
 
@@ -126,7 +127,32 @@ export type WebSocket = typeof WebSocket.Type
  * @since 0.1.0
  * @category schemas
  */
-export const ServerSpec = Schema.Union(Stdio, Http, Sse, WebSocket)
+/**
+ * A server reached over a transport the program builds itself (the SDK's
+ * `InMemoryTransport`, a custom one). `transport` is called for every session: once to
+ * connect and again on each reconnect, so it must return a new, unstarted transport each
+ * time. Only for programmatic use; config files cannot hold a function.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Custom = Schema.Struct({
+  type: Schema.Literal("custom"),
+  /** Shown in status output and errors instead of a command or URL. */
+  label: Schema.optionalWith(Schema.String, { default: () => "custom transport" }),
+  transport: Schema.declare((u: unknown): u is () => Transport => typeof u === "function", {
+    identifier: "TransportFactory",
+    description: "a function returning a new MCP SDK Transport"
+  })
+})
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export type Custom = typeof Custom.Type
+
+export const ServerSpec = Schema.Union(Stdio, Http, Sse, WebSocket, Custom)
 
 /**
  * @since 0.1.0
@@ -142,8 +168,8 @@ export type ServerSpec = typeof ServerSpec.Type
  */
 export type Encoded = typeof ServerSpec.Encoded
 
-const knownTypes = ["stdio", "http", "sse", "websocket"] as const
-const byType = { stdio: Stdio, http: Http, sse: Sse, websocket: WebSocket } as const
+const knownTypes = ["stdio", "http", "sse", "websocket", "custom"] as const
+const byType = { stdio: Stdio, http: Http, sse: Sse, websocket: WebSocket, custom: Custom } as const
 
 /**
  * Decodes a spec, failing with an `InvalidConfig` that names each wrong field
@@ -201,6 +227,8 @@ export const describe = (spec: ServerSpec): string => {
   switch (spec.type) {
     case "stdio":
       return `stdio: ${[spec.command, ...spec.args].join(" ")}`
+    case "custom":
+      return `custom: ${spec.label}`
     default: {
       // Credentials in a URL's userinfo are secrets too.
       const url = new URL(spec.url)

@@ -477,7 +477,7 @@ describe("Config: malformed files, every problem by path", () => {
         "  - resilience.reconnect.initialDelay: expected a duration of 0 ms or more, got -100",
         "  - resilience.reconnect.jitter: jitter must be between 0 and 1, got 2",
         "  - resilience.heartbeat: expected an object, got 5",
-        "  - mcpServers.a.resilience.reconnect.backoff: unknown setting; expected one of initialDelay, factor, maxDelay, jitter, maxAttempts, maxElapsed, resetAfter",
+        "  - mcpServers.a.resilience.reconnect.backoff: unknown setting; expected one of initialDelay, factor, maxDelay, fastFor, fastMaxDelay, jitter, maxAttempts, maxElapsed, resetAfter",
         '  - mcpServers.a.resilience.reconnect.maxDelay: "soon" is not a duration; use milliseconds or e.g. "5 seconds"',
         '  - mcpServers.a.resilience.call.timeout: expected milliseconds or a duration string such as "5 seconds", got true',
         "  - mcpServers.a.resilience.call.maxRetries: expected a whole number ≥ 0, got 1.5",

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { Effect, Fiber, Metric, Tracer } from "effect"
+import { z } from "zod"
 import * as Metrics from "../src/Metrics.js"
 import * as McpConnection from "../src/McpConnection.js"
 import {
@@ -295,6 +298,60 @@ describe("McpConnection lifecycle", () => {
         expect(names).toContain("late_tool")
       })
     )
+  )
+})
+
+describe("McpConnection over a custom transport (InMemory)", () => {
+  const inMemory = () => {
+    const servers: Array<McpServer> = []
+    const transport = () => {
+      const [client, server] = InMemoryTransport.createLinkedPair()
+      const mcp = new McpServer({ name: "in-memory", version: "1.0.0" })
+      mcp.registerTool(
+        "echo",
+        { inputSchema: { text: z.string() }, annotations: { readOnlyHint: true } },
+        ({ text }) => ({ content: [{ type: "text" as const, text: `${text} #${servers.length}` }] })
+      )
+      servers.push(mcp)
+      void mcp.connect(server)
+      return client
+    }
+    return { servers, spec: { type: "custom" as const, label: "in-memory", transport } }
+  }
+
+  it.live("connects, calls, and after the server side closes builds a new transport", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { servers, spec } = inMemory()
+        const conn = yield* McpConnection.make({ name: "mem", server: spec })
+        yield* conn.awaitReady()
+        expect((yield* conn.tools).map((t) => t.name)).toEqual(["echo"])
+        expect((yield* conn.callTool("echo", { text: "a" })).content).toEqual([
+          { type: "text", text: "a #1" }
+        ])
+        yield* Effect.promise(() => servers[0]!.close())
+        yield* waitForTag(conn, "Reconnecting", 2_000)
+        const again = yield* conn.callTool("echo", { text: "b" }, { timeout: "5 seconds" })
+        expect(again.content).toEqual([{ type: "text", text: "b #2" }])
+        expect(servers).toHaveLength(2)
+      })
+    )
+  )
+
+  it.scoped("a transport that is not a function → InvalidConfig naming the field", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        McpConnection.make({
+          name: "mem",
+          server: {
+            type: "custom",
+            transport: 42
+          } as unknown as McpConnection.McpConnection.Options["server"]
+        })
+      )
+      expect(error._tag).toBe("InvalidConfig")
+      expect(error.message).toMatch(/transport/)
+    })
   )
 })
 

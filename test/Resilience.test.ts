@@ -34,6 +34,7 @@ describe("Resilience.reconnectSchedule", () => {
           initialDelay: 1000,
           factor: 2,
           maxDelay: 5000,
+          fastFor: 0,
           jitter: 0,
           maxAttempts: 6,
           maxElapsed: null
@@ -50,6 +51,7 @@ describe("Resilience.reconnectSchedule", () => {
           initialDelay: 1000,
           factor: 2,
           maxDelay: 5000,
+          fastFor: 0,
           jitter: 0,
           maxAttempts: null,
           maxElapsed: 10_000
@@ -69,6 +71,7 @@ describe("Resilience.reconnectSchedule", () => {
           initialDelay: 1000,
           factor: 2,
           maxDelay: 8000,
+          fastFor: 0,
           jitter: 0.5,
           maxAttempts: 40,
           maxElapsed: null
@@ -85,6 +88,29 @@ describe("Resilience.reconnectSchedule", () => {
     })
   )
 
+  it.effect(
+    "defaults: delays stay at or under fastMaxDelay for the first fastFor, then grow to maxDelay",
+    () =>
+      Effect.gen(function* () {
+        const { reconnect } = policyOf({ reconnect: { jitter: 0 } })
+        expect(reconnect.fastFor).toBe(10_000)
+        expect(reconnect.fastMaxDelay).toBe(400)
+        const delays = yield* delaysOf(reconnect, 60)
+        expect(delays.slice(0, 6)).toEqual([0, 100, 150, 225, 337.5, 400])
+        let elapsed = 0
+        const fast: Array<number> = []
+        const slow: Array<number> = []
+        for (const d of delays) {
+          ;(elapsed < 10_000 ? fast : slow).push(d)
+          elapsed += d
+        }
+        expect(Math.max(...fast)).toBe(400)
+        // The first retry decided after 10 s of outage: the cap is maxDelay again.
+        expect(slow[0]).toBe(2000)
+        expect(slow.every((d) => d === 2000)).toBe(true)
+      })
+  )
+
   it.effect("is not reset by elapsed time alone: a long outage keeps its bounds", () =>
     Effect.gen(function* () {
       const { reconnect } = policyOf({
@@ -92,6 +118,7 @@ describe("Resilience.reconnectSchedule", () => {
           initialDelay: 1000,
           factor: 2,
           maxDelay: 5000,
+          fastFor: 0,
           jitter: 0,
           maxAttempts: 4,
           maxElapsed: null,
@@ -151,6 +178,7 @@ describe("McpConnection supervisor on TestClock", () => {
               initialDelay: 1000,
               factor: 2,
               maxDelay: 5000,
+              fastFor: 0,
               jitter: 0,
               maxAttempts: 5,
               maxElapsed: null
@@ -202,7 +230,7 @@ describe("McpConnection supervisor on TestClock", () => {
         name: "fixture",
         server: stdioSpec(),
         resilience: {
-          reconnect: { initialDelay: 1000, factor: 2, jitter: 0, resetAfter: 60_000 },
+          reconnect: { initialDelay: 1000, factor: 2, jitter: 0, resetAfter: 60_000, fastFor: 0 },
           heartbeat: { enabled: false }
         }
       })

@@ -50,11 +50,11 @@ const WIDTH = 32
 
 const sizes = (kind: OverheadKind, quick: boolean): Sizes => {
   const full: Record<OverheadKind, Sizes> = {
-    inmemory: { seq: 4_000, conc: 20_000 },
-    stdio: { seq: 2_000, conc: 10_000 },
-    ws: { seq: 2_000, conc: 10_000 },
-    http: { seq: 400, conc: 1_600 },
-    sse: { seq: 400, conc: 1_600 }
+    inmemory: { seq: 2_000, conc: 10_000 },
+    stdio: { seq: 1_000, conc: 5_000 },
+    ws: { seq: 1_000, conc: 5_000 },
+    http: { seq: 300, conc: 1_200 },
+    sse: { seq: 300, conc: 1_200 }
   }
   const quickSizes: Record<OverheadKind, Sizes> = {
     inmemory: { seq: 1_000, conc: 4_000 },
@@ -201,11 +201,30 @@ interface SideStats {
 interface KindResult {
   kind: OverheadKind
   rawTransport: string
-  tether: SideStats | { skipped: string }
+  tether: SideStats
   raw: SideStats
-  ratioSeq: number | undefined
-  ratioConc: number | undefined
+  /** A second raw SDK client run exactly like the first: its ratio to it is pure noise. */
+  control: SideStats
+  /** Median over rounds of (Tether / raw) within the round. */
+  ratioSeq: number
+  ratioConc: number
+  ratioSeqRounds: Array<number>
+  ratioConcRounds: Array<number>
+  /** The same for the control client: how far from 1.0 identical clients land. */
+  controlSeq: number
+  controlConc: number
+  controlSeqRounds: Array<number>
+  controlConcRounds: Array<number>
 }
+
+/** Per-round ratios side / raw (rounds are paired: same time, same machine state). */
+const pairedRatios = (side: Array<Block>, raw: Array<Block>): Array<number> =>
+  side.flatMap((b, i) => {
+    const r = raw[i]
+    return r === undefined || r.calls === 0 || b.calls === 0
+      ? []
+      : [round(b.calls / b.elapsedMs / (r.calls / r.elapsedMs), 3)]
+  })
 
 const summarize = (
   seq: Array<Block>,
@@ -230,21 +249,40 @@ const summarize = (
 
 const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindResult> => {
   const { conc, seq } = sizes(kind, options.quick)
-  const rounds = options.quick ? 2 : 6
+  const rounds = options.quick ? 3 : 10
   const capMs = options.quick ? 2_000 : 15_000
   let server: FixtureServer | undefined
   let tether: TetherHandle | undefined
   let raw: RawHandle | undefined
+  let control: RawHandle | undefined
   let rawTransport = ""
   try {
     if (kind === "http" || kind === "ws" || kind === "sse") server = await startServer(kind)
     if (kind === "inmemory") {
-      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
-      await inMemoryServer().connect(serverSide)
-      raw = await openRawWith(clientSide)
+      // Each side gets its own in-process server; Tether's factory makes one per session.
+      const pair = async () => {
+        const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+        await inMemoryServer().connect(serverSide)
+        return clientSide
+      }
+      raw = await openRawWith(await pair())
+      control = await openRawWith(await pair())
       rawTransport = "InMemoryTransport.createLinkedPair()"
+      tether = await openTether({
+        name: "overhead-inmemory",
+        server: {
+          type: "custom",
+          label: "in-memory",
+          transport: () => {
+            const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+            void inMemoryServer().connect(serverSide)
+            return clientSide
+          }
+        }
+      })
     } else {
       raw = await openRaw(kind, server?.port)
+      control = await openRaw(kind, server?.port)
       rawTransport =
         kind === "ws"
           ? "SDK WebSocketClientTransport (global WebSocket = ws)"
@@ -254,20 +292,27 @@ const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindR
               ? "SDK StreamableHTTPClientTransport"
               : "SDK SSEClientTransport"
       tether = await openTether({ name: `overhead-${kind}`, server: tetherSpec(kind, server?.port) })
-      await Effect.runPromise(tether.conn.awaitReady({ timeout: 15_000 }))
     }
+    await Effect.runPromise(tether.conn.awaitReady({ timeout: 15_000 }))
     debug(`${kind} setup done`)
-    const sides: Array<["tether" | "raw", Runner]> = [
-      ...(tether !== undefined ? [["tether", tetherRunner(tether.conn)] as ["tether", Runner]] : []),
-      ["raw", rawRunner(raw)]
+    type Who = "tether" | "raw" | "control"
+    const sides: Array<[Who, Runner]> = [
+      ["tether", tetherRunner(tether.conn)],
+      ["raw", rawRunner(raw)],
+      ["control", rawRunner(control)]
     ]
-    const blocks = {
-      tether: { seq: [] as Array<Block>, conc: [] as Array<Block>, warnings: 0, errors: [] as Array<string> },
-      raw: { seq: [] as Array<Block>, conc: [] as Array<Block>, warnings: 0, errors: [] as Array<string> }
-    }
+    const fresh = () => ({
+      seq: [] as Array<Block>,
+      conc: [] as Array<Block>,
+      warnings: 0,
+      errors: [] as Array<string>
+    })
+    const blocks = { tether: fresh(), raw: fresh(), control: fresh() }
+    // The control client's warnings count for the raw SDK.
+    const sideOf = (who: Who) => (who === "tether" ? "tether" : "raw")
     // Warm-up (JIT, connection pools), not recorded.
-    for (const [side, runner] of sides) {
-      setSide(side)
+    for (const [who, runner] of sides) {
+      setSide(sideOf(who))
       await runner.seq(Math.ceil(seq / 4), capMs)
       await runner.conc(Math.ceil(conc / 4), capMs)
       setSide("none")
@@ -275,15 +320,17 @@ const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindR
     debug(`${kind} warm-up done`)
     const warnedBefore = { tether: warningCounts.tether, raw: warningCounts.raw }
     for (let r = 0; r < rounds; r++) {
-      for (const [side, runner] of sides) {
-        const b = blocks[side]
+      // Rotate who goes first so that no side always follows the same one.
+      const order = [...sides.slice(r % sides.length), ...sides.slice(0, r % sides.length)]
+      for (const [who, runner] of order) {
+        const b = blocks[who]
         try {
           gcOnce()
-          setSide(side)
+          setSide(sideOf(who))
           b.seq.push(await runner.seq(seq, capMs))
           setSide("none")
           gcOnce()
-          setSide(side)
+          setSide(sideOf(who))
           b.conc.push(await runner.conc(conc, capMs))
         } catch (e) {
           b.errors.push(errorText(e))
@@ -295,35 +342,33 @@ const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindR
     debug(`${kind} rounds done`)
     // Warnings are emitted on process.nextTick: let them land before reading the counters.
     await new Promise((r) => setImmediate(r))
-    blocks.tether.warnings = warningCounts.tether - warnedBefore.tether
-    blocks.raw.warnings = warningCounts.raw - warnedBefore.raw
-    const rawStats = summarize(blocks.raw.seq, blocks.raw.conc, blocks.raw.warnings, blocks.raw.errors)
-    if (tether === undefined) {
-      return {
-        kind,
-        rawTransport,
-        tether: {
-          skipped:
-            "Tether has no InMemory transport: ServerSpec is stdio | http | sse | websocket and there is no public way to hand McpConnection a Transport"
-        },
-        raw: rawStats,
-        ratioSeq: undefined,
-        ratioConc: undefined
-      }
-    }
-    const t = summarize(blocks.tether.seq, blocks.tether.conc, blocks.tether.warnings, blocks.tether.errors)
+    const rawWarnings = warningCounts.raw - warnedBefore.raw
+    const summary = (who: Who, warnings: number) =>
+      summarize(blocks[who].seq, blocks[who].conc, warnings, blocks[who].errors)
+    const ratioSeqRounds = pairedRatios(blocks.tether.seq, blocks.raw.seq)
+    const ratioConcRounds = pairedRatios(blocks.tether.conc, blocks.raw.conc)
+    const controlSeqRounds = pairedRatios(blocks.control.seq, blocks.raw.seq)
+    const controlConcRounds = pairedRatios(blocks.control.conc, blocks.raw.conc)
     return {
       kind,
       rawTransport,
-      tether: t,
-      raw: rawStats,
-      ratioSeq: round(t.seqCallsPerSec / rawStats.seqCallsPerSec, 3),
-      ratioConc: round(t.concCallsPerSec / rawStats.concCallsPerSec, 3)
+      tether: summary("tether", warningCounts.tether - warnedBefore.tether),
+      raw: summary("raw", rawWarnings),
+      control: summary("control", 0),
+      ratioSeq: round(median(ratioSeqRounds), 3),
+      ratioConc: round(median(ratioConcRounds), 3),
+      ratioSeqRounds,
+      ratioConcRounds,
+      controlSeq: round(median(controlSeqRounds), 3),
+      controlConc: round(median(controlConcRounds), 3),
+      controlSeqRounds,
+      controlConcRounds
     }
   } finally {
     await tether?.close()
     debug(`${kind} tether closed`)
     await raw?.close()
+    await control?.close()
     await server?.kill()
     debug(`${kind} closed`)
   }
@@ -339,81 +384,81 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
   }
   const tables: Array<TableSpec> = []
   const rows: Array<Array<string>> = []
+  const range = (xs: Array<number>) =>
+    xs.length === 0 ? "" : `${fmt(Math.min(...xs), 2)}–${fmt(Math.max(...xs), 2)}`
   for (const r of results) {
-    const sideRow = (name: string, s: SideStats | { skipped: string }) =>
-      "skipped" in s
-        ? [label[r.kind], name, "skipped", "", "", "", "", ""]
-        : [
-            label[r.kind],
-            name,
-            fmt(s.seqCallsPerSec, 0),
-            fmt(s.p50Ms, 3),
-            fmt(s.p99Ms, 3),
-            fmt(s.concCallsPerSec, 0),
-            String(s.warnings),
-            s.errors.length > 0 ? `${s.errors.length} error(s)` : ""
-          ]
+    const sideRow = (name: string, s: SideStats) => [
+      label[r.kind],
+      name,
+      fmt(s.seqCallsPerSec, 0),
+      fmt(s.p50Ms, 3),
+      fmt(s.p99Ms, 3),
+      fmt(s.concCallsPerSec, 0),
+      String(s.warnings),
+      s.errors.length > 0 ? `${s.errors.length} error(s)` : ""
+    ]
     rows.push(sideRow("Tether", r.tether))
     rows.push(sideRow("raw SDK", r.raw))
     rows.push([
       label[r.kind],
-      "ratio Tether/raw",
-      r.ratioSeq === undefined ? "–" : fmt(r.ratioSeq, 3),
+      "**ratio Tether/raw**",
+      `**${fmt(r.ratioSeq, 3)}** (${range(r.ratioSeqRounds)})`,
       "",
       "",
-      r.ratioConc === undefined ? "–" : fmt(r.ratioConc, 3),
+      `**${fmt(r.ratioConc, 3)}** (${range(r.ratioConcRounds)})`,
+      "",
+      ""
+    ])
+    rows.push([
+      label[r.kind],
+      "control: raw/raw",
+      `${fmt(r.controlSeq, 3)} (${range(r.controlSeqRounds)})`,
+      "",
+      "",
+      `${fmt(r.controlConc, 3)} (${range(r.controlConcRounds)})`,
       "",
       ""
     ])
   }
+  const rounds = options.quick ? 3 : 10
   printTable(
     tables,
-    `Part 1 — overhead: tools/call echo, medians of ${options.quick ? 2 : 6} interleaved blocks per side`,
+    `Part 1 — overhead: tools/call echo, ${rounds} interleaved rounds; ratios are medians of per-round ratios (min–max)`,
     ["transport", "side", "seq calls/s", "p50 ms", "p99 ms", "32-way calls/s", "warnings", "errors"],
     rows
   )
   const notes = [
-    "InMemory: Tether skipped — it has no InMemory transport (ServerSpec is stdio | http | sse | websocket, and McpConnection takes no Transport); the raw SDK number is printed for reference.",
+    "Ratios: each round runs Tether, the raw SDK and a second raw SDK client (the control) one after the other, in a rotating order; a ratio is taken within each round and the median over rounds is reported. The control row is raw SDK against raw SDK: how far from 1.0 two identical clients land on this machine.",
+    "InMemory: Tether uses a `custom` server spec whose factory returns the SDK's InMemoryTransport (a new linked pair and McpServer per session).",
     "Raw WebSocket client: the SDK's own WebSocketClientTransport with globalThis.WebSocket = ws.WebSocket (set for the raw client only; Tether uses ws directly).",
     "Tether loops run inside one Effect fiber (yield* conn.callTool); raw loops are async/await. Default Tether policy.",
-    "Warnings: Node's default printer is replaced by a counter; each warning is attributed to the side whose block was running."
+    "Warnings: Node's default printer is replaced by a counter; each warning is attributed to the side whose block was running (the control counts for the raw SDK)."
   ]
   for (const n of notes) say(`  note: ${n}`)
   const t: Array<Target> = []
   for (const r of results) {
     const target = targets[r.kind]
-    if (r.ratioSeq === undefined || r.ratioConc === undefined) {
-      t.push({
-        part: "1",
-        name: `${label[r.kind]} throughput ratio`,
-        target: `≥ ${target}`,
-        value: "not measured",
-        met: undefined,
-        note: "Tether has no InMemory transport"
-      })
-      continue
-    }
+    const noise = (rounds: Array<number>) => `control raw/raw ${range(rounds)}`
     t.push({
       part: "1",
       name: `${label[r.kind]} sequential throughput ratio`,
       target: `≥ ${target}`,
-      value: fmt(r.ratioSeq, 3),
+      value: `${fmt(r.ratioSeq, 3)} (${noise(r.controlSeqRounds)})`,
       met: r.ratioSeq >= target
     })
     t.push({
       part: "1",
       name: `${label[r.kind]} 32-way throughput ratio`,
       target: `≥ ${target}`,
-      value: fmt(r.ratioConc, 3),
+      value: `${fmt(r.ratioConc, 3)} (${noise(r.controlConcRounds)})`,
       met: r.ratioConc >= target
     })
-    const tw = "skipped" in r.tether ? 0 : r.tether.warnings
     t.push({
       part: "1",
       name: `${label[r.kind]} warnings (Tether)`,
       target: "0",
-      value: `${tw} (raw: ${r.raw.warnings})`,
-      met: tw === 0
+      value: `${r.tether.warnings} (raw: ${r.raw.warnings})`,
+      met: r.tether.warnings === 0
     })
   }
   return { data: results, targets: t, tables, notes }

@@ -494,7 +494,10 @@ const withTenantStandIns = (url: string): string =>
 // Decoding a file
 // ---------------------------------------------------------------------------
 
-const TRANSPORTS: Readonly<Record<string, ServerSpec.ServerSpec["type"]>> = {
+/** The transports a config file can name (a `custom` transport is code, not data). */
+type FileTransport = Exclude<ServerSpec.ServerSpec["type"], "custom">
+
+const TRANSPORTS: Readonly<Record<string, FileTransport>> = {
   stdio: "stdio",
   http: "http",
   "streamable-http": "http",
@@ -656,8 +659,8 @@ const transportOf = (
   url: unknown,
   issues: Array<Issue>,
   server: string
-): ServerSpec.ServerSpec["type"] | undefined => {
-  const given: Array<{ readonly key: string; readonly type: ServerSpec.ServerSpec["type"] | undefined }> = []
+): FileTransport | undefined => {
+  const given: Array<{ readonly key: string; readonly type: FileTransport | undefined }> = []
   for (const key of ["type", "transport"]) {
     if (!hasOwn(entry, key)) continue
     const raw = entry[key]
@@ -804,7 +807,11 @@ const serverEntry = (
               : issue.message
           issues.push({ ...issue, message })
         }
-      } else if (decoded.right.type !== "stdio" && typeof url === "string") {
+      } else if (
+        decoded.right.type !== "stdio" &&
+        decoded.right.type !== "custom" &&
+        typeof url === "string"
+      ) {
         spec = { ...decoded.right, url }
       } else {
         spec = decoded.right
@@ -977,6 +984,8 @@ export const renderTenant = (
         )
   const header = `invalid tenant values${server === undefined ? "" : ` for server ${server}`}`
 
+  // A programmatic transport has no strings to fill.
+  if (spec.type === "custom") return Either.right(spec)
   if (spec.type === "stdio") {
     const env = fillSecrets(spec.env, "env")
     const rendered: ServerSpec.Stdio = {

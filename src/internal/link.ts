@@ -138,6 +138,10 @@ export class Link implements Transport {
           openTimeoutMs: options.openTimeoutMs
         })
         break
+      case "custom":
+        this.tracked = undefined
+        this.inner = spec.transport()
+        break
     }
   }
 
@@ -257,6 +261,9 @@ export class Link implements Transport {
           error.message.startsWith("Maximum reconnection attempts") ||
           error.message.startsWith("Failed to reconnect")
         )
+      case "custom":
+        // Unknown error kinds: the transport's close and the heartbeat decide.
+        return false
     }
   }
 

@@ -29,6 +29,7 @@ const PLACEHOLDER = "${tenant."
 
 /** Does this spec need a tenant to be usable (it holds `${tenant.…}` placeholders)? */
 const needsTenant = (spec: ServerSpec.ServerSpec): boolean => {
+  if (spec.type === "custom") return false
   const values: Array<string> =
     spec.type === "stdio"
       ? [
