@@ -17,7 +17,9 @@ const program = Effect.gen(function* () {
     name: "conformance",
     server: { type: "http", url },
     // The suite's servers are short-lived and single-purpose: fail fast instead of retrying.
-    resilience: { reconnect: { maxAttempts: 2 }, call: { timeout: 20_000 } }
+    resilience: { reconnect: { maxAttempts: 2 }, call: { timeout: 20_000 } },
+    // Unattended: accept every form, the SDK filling the schema's defaults (SEP-1034).
+    elicitation: McpConnection.acceptWithDefaults
   })
   const info = yield* conn.awaitReady({ timeout: "20 seconds" })
   yield* Console.log(`connected to ${info.name} ${info.version} (${info.protocolVersion ?? "?"})`)
@@ -33,6 +35,11 @@ const program = Effect.gen(function* () {
       // The server closes the call's SSE stream early; the answer comes after a reconnect
       // with Last-Event-ID, after the server's `retry` delay.
       const result = yield* conn.callTool("test_reconnection", {}, { idempotent: true })
+      yield* Console.log(JSON.stringify(result.content))
+      break
+    }
+    case "elicitation-sep1034-client-defaults": {
+      const result = yield* conn.callTool("test_client_elicitation_defaults", {})
       yield* Console.log(JSON.stringify(result.content))
       break
     }

@@ -22,6 +22,8 @@
  */
 import type {
   CallToolResult,
+  ElicitRequest,
+  ElicitResult,
   GetPromptResult,
   LoggingLevel,
   Prompt,
@@ -31,7 +33,7 @@ import type {
   ServerNotification,
   Tool
 } from "@modelcontextprotocol/sdk/types.js"
-import { Context, type Duration, type Effect, Layer, type Scope, type Stream } from "effect"
+import { Context, type Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import type { ConnectionState, ServerInfo } from "./ConnectionState.js"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/connection.js"
@@ -197,8 +199,33 @@ export declare namespace McpConnection {
     readonly trustAnnotations?: boolean | undefined
     /** Per-tool overrides, which win over annotations. */
     readonly tools?: Readonly<Record<string, ToolOverride>> | undefined
+    /**
+     * Answers the server's `elicitation/create` requests (form mode). When given, the
+     * client declares the elicitation capability with `applyDefaults`: fields the answer
+     * leaves out are filled from the requested schema's defaults. A failure or defect of
+     * the handler is sent back to the server as an error. Without it, the capability is not
+     * declared and servers do not elicit.
+     */
+    readonly elicitation?: ElicitationHandler | undefined
   }
 }
+
+/**
+ * Answers one `elicitation/create` request: accept (with content), decline or cancel.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ElicitationHandler = (request: ElicitRequest["params"]) => Effect.Effect<ElicitResult, unknown>
+
+/**
+ * An elicitation handler that accepts every form with the schema's defaults (what an
+ * unattended agent can do when a server asks for optional details).
+ *
+ * @since 0.1.0
+ * @category elicitation
+ */
+export const acceptWithDefaults: ElicitationHandler = () => Effect.succeed({ action: "accept", content: {} })
 
 /**
  * Opens a connection in the current scope. Fails only for a bad spec or policy

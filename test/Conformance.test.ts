@@ -1,7 +1,7 @@
 /**
  * The official MCP client conformance suite (`@modelcontextprotocol/conformance@0.1.13`)
  * against Tether's conformance client. Scenarios Tether does not pass yet are listed in
- * BENCHMARKS.md with the reason (elicitation, OAuth).
+ * BENCHMARKS.md with the reason (OAuth).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
@@ -29,7 +29,7 @@ const run = (scenario: string) =>
   })
 
 describe("MCP client conformance", () => {
-  it.each(["initialize", "tools_call", "sse-retry"])(
+  it.each(["initialize", "tools_call", "sse-retry", "elicitation-sep1034-client-defaults"])(
     "passes the %s scenario",
     async (scenario) => {
       const { code, out } = await run(scenario)

@@ -355,6 +355,53 @@ describe("McpConnection over a custom transport (InMemory)", () => {
   )
 })
 
+describe("McpConnection elicitation", () => {
+  it.live("acceptWithDefaults answers a form with the requested schema's defaults", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* McpConnection.make({
+          name: "elicit",
+          server: stdioSpec(),
+          elicitation: McpConnection.acceptWithDefaults
+        })
+        yield* conn.awaitReady()
+        const result = yield* conn.callTool("ask", {})
+        const text = result.content[0]?.type === "text" ? result.content[0].text : ""
+        expect(JSON.parse(text)).toEqual({
+          action: "accept",
+          content: { name: "John Doe", age: 30, verified: true }
+        })
+      })
+    )
+  )
+
+  it.live("a custom handler sees the request; without one the server's elicitation fails", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const seen: Array<string> = []
+        const conn = yield* McpConnection.make({
+          name: "elicit",
+          server: stdioSpec(),
+          elicitation: (request) => {
+            seen.push(request.message)
+            return Effect.succeed({ action: "decline" as const })
+          }
+        })
+        yield* conn.awaitReady()
+        const declined = yield* conn.callTool("ask", {})
+        expect(declined.content).toEqual([{ type: "text", text: JSON.stringify({ action: "decline" }) }])
+        expect(seen).toEqual(["Details, please"])
+
+        const plain = yield* McpConnection.make({ name: "plain", server: stdioSpec() })
+        yield* plain.awaitReady()
+        const refused = yield* Effect.flip(plain.callTool("ask", {}))
+        expect(refused._tag).toBe("ToolFailed")
+        expect(refused.message).toMatch(/elicitation/i)
+      })
+    )
+  )
+})
+
 describe("McpConnection observability", () => {
   it.live("with a tracer installed every call is a span with its server, tool and outcome", () =>
     Effect.scoped(

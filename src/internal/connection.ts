@@ -150,7 +150,8 @@ export const make = (options: McpConnection.Options) =>
       onTools: (list) => setTools(list),
       onNotification: (n) => PubSub.publish(notifications, n),
       subscriptions,
-      logLevel: () => logLevel
+      logLevel: () => logLevel,
+      elicitation: options.elicitation
     }
 
     // -----------------------------------------------------------------------

@@ -7,6 +7,7 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import {
+  ElicitRequestSchema,
   LoggingMessageNotificationSchema,
   type LoggingLevel,
   PromptListChangedNotificationSchema,
@@ -15,8 +16,9 @@ import {
   type Tool,
   ToolListChangedNotificationSchema
 } from "@modelcontextprotocol/sdk/types.js"
-import { Deferred, Effect, Exit, type Fiber, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import type { ServerInfo } from "../ConnectionState.js"
+import type { ElicitationHandler } from "../McpConnection.js"
 import * as Errors from "../Errors.js"
 import type { Policy } from "../Resilience.js"
 import type { ServerSpec } from "../ServerSpec.js"
@@ -66,6 +68,7 @@ export interface SessionContext {
   readonly onNotification: (notification: ServerNotification) => Effect.Effect<void>
   readonly subscriptions: ReadonlySet<string>
   readonly logLevel: () => LoggingLevel | undefined
+  readonly elicitation: ElicitationHandler | undefined
 }
 
 const classifyFor =
@@ -144,8 +147,19 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
     const connectTimeout = ctx.policy.connectTimeout
 
     const opened = Effect.gen(function* () {
-      const client = new Client({ name: "tether", version: VERSION }, { capabilities: {} })
+      const elicitation = ctx.elicitation
+      const client = new Client(
+        { name: "tether", version: VERSION },
+        { capabilities: elicitation === undefined ? {} : { elicitation: { form: { applyDefaults: true } } } }
+      )
       client.onerror = () => {}
+      if (elicitation !== undefined) {
+        // The connection's fiber set owns the handler: it is interrupted when the connection
+        // closes. A failure rejects, which the SDK answers as a JSON-RPC error.
+        client.setRequestHandler(ElicitRequestSchema, (request) =>
+          Effect.runPromise(Fiber.join(ctx.runFork(elicitation(request.params))))
+        )
+      }
       yield* Effect.tryPromise({
         try: () => client.connect(link, { timeout: connectTimeout + 1_000 }),
         catch: classify
