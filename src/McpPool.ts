@@ -24,7 +24,7 @@ import type * as Config from "./Config.js"
 import type { ConnectionState } from "./ConnectionState.js"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/pool.js"
-import type { CallOptions, McpConnection } from "./McpConnection.js"
+import type { CallOptions, ElicitationHandler, McpConnection } from "./McpConnection.js"
 import type * as Resilience from "./Resilience.js"
 import type * as ServerSpec from "./ServerSpec.js"
 
@@ -92,6 +92,8 @@ export interface Options {
   readonly maxConnections?: number | undefined
   /** How long an unused tenant connection stays open (default 5 minutes). */
   readonly idleTimeToLive?: Duration.DurationInput | undefined
+  /** Answers servers' elicitation requests, for every connection of the pool. */
+  readonly elicitation?: ElicitationHandler | undefined
 }
 
 /**

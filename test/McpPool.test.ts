@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Redacted } from "effect"
+import * as McpConnection from "../src/McpConnection.js"
 import * as McpPool from "../src/McpPool.js"
 import * as ServerSpec from "../src/ServerSpec.js"
 import { elapsedSince } from "./support/conn.js"
@@ -89,6 +90,17 @@ describe("McpPool", () => {
       const status = (yield* pool.status)[0]
       expect(status?.state).toBe("Ready")
       expect(status?.connectAttempts).toBe(1)
+    })
+  )
+
+  it.scopedLive("the pool's elicitation handler answers for its connections", () =>
+    Effect.gen(function* () {
+      const pool = yield* McpPool.make({
+        servers: [{ name: "asker", spec: spec(stdioSpec()) }],
+        elicitation: McpConnection.acceptWithDefaults
+      })
+      const answer = JSON.parse(textOf(yield* pool.callTool("asker", "ask", {})))
+      expect(answer).toEqual({ action: "accept", content: { name: "John Doe", age: 30, verified: true } })
     })
   )
 

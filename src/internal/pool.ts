@@ -44,13 +44,15 @@ const needsTenant = (spec: ServerSpec.ServerSpec): boolean => {
 
 const connectionOptions = (
   server: ServerOptions,
-  spec: ServerSpec.ServerSpec
+  spec: ServerSpec.ServerSpec,
+  elicitation: McpConnection.ElicitationHandler | undefined
 ): McpConnection.McpConnection.Options => ({
   name: server.name,
   server: spec,
   resilience: server.resilience,
   tools: server.tools,
-  trustAnnotations: server.trustAnnotations
+  trustAnnotations: server.trustAnnotations,
+  elicitation
 })
 
 const statusOf = (
@@ -102,6 +104,8 @@ export const make = (options: Options | Config.TetherConfig) =>
     const servers = new Map(options.servers.map((s) => [s.name, s] as const))
     const names = [...servers.keys()]
     const separator = options.namespaceSeparator ?? "__"
+    // A config file cannot hold a handler: only programmatic options carry one.
+    const elicitation = "elicitation" in options ? options.elicitation : undefined
     const scope = yield* Effect.scope
     const startedAt = yield* Effect.clockWith((c) => c.currentTimeMillis)
 
@@ -138,7 +142,7 @@ export const make = (options: Options | Config.TetherConfig) =>
             message: `server ${name} uses \${tenant.…} placeholders: call it through forTenant(…)`
           })
         }
-        const conn = yield* McpConnection.make(connectionOptions(server, server.spec)).pipe(
+        const conn = yield* McpConnection.make(connectionOptions(server, server.spec, elicitation)).pipe(
           Scope.extend(scope)
         )
         defaults.set(name, conn)
@@ -179,7 +183,7 @@ export const make = (options: Options | Config.TetherConfig) =>
               open.delete(key)
             })
           )
-          const conn = yield* McpConnection.make(connectionOptions(server, spec))
+          const conn = yield* McpConnection.make(connectionOptions(server, spec, elicitation))
           open.set(key, { tenant, server, conn })
           return conn
         }),
