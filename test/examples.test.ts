@@ -189,3 +189,25 @@ describe.each(["node-http", "express"])("examples/%s.ts", (name) => {
     }
   }, 120_000)
 })
+
+describe("examples/in-memory.ts", () => {
+  it("calls an in-process server over a custom transport and answers its elicitation", async () => {
+    const result = await new Promise<{ code: number | null; out: string }>((resolvePromise) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "examples/in-memory.ts"], {
+        cwd: resolve("."),
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let out = ""
+      child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
+      child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()))
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+      child.on("exit", (code) => {
+        clearTimeout(timer)
+        resolvePromise({ code, out })
+      })
+    })
+    expect(result.out).toContain("hello Tether")
+    expect(result.out).toContain('signed up: {"plan":"free"}')
+    expect(result.code).toBe(0)
+  }, 60_000)
+})
