@@ -18,7 +18,7 @@
  * @since 0.1.0
  */
 import { NodeFileSystem } from "@effect/platform-node"
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
+import type { CallToolResult, ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/types.js"
 import { Cause, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Schedule } from "effect"
 import * as Config from "./Config.js"
 import * as Errors from "./Errors.js"
@@ -99,6 +99,11 @@ export interface StartOptions {
    * `./mcp.json`.
    */
   readonly config?: string | Record<string, unknown> | undefined
+  /**
+   * Answers servers' elicitation requests (forms a server asks the client to fill in);
+   * see `McpConnection.Options.elicitation`. A rejection is sent back as an error.
+   */
+  readonly onElicitation?: ((request: ElicitRequest["params"]) => Promise<ElicitResult>) | undefined
 }
 
 const toPromiseOptions = (o: CallOptions | undefined) => ({
@@ -137,7 +142,15 @@ export const start = async (options: StartOptions = {}): Promise<Tether> => {
             typeof options.config === "string" ? options.config : (env.configPath ?? "./mcp.json")
           ).pipe(Effect.provide(NodeFileSystem.layer))
         )
-  const layer = Layer.scoped(McpPool.McpPool, Effect.flatMap(configEffect, McpPool.make))
+  const onElicitation = options.onElicitation
+  const elicitation =
+    onElicitation === undefined
+      ? undefined
+      : (request: ElicitRequest["params"]) => Effect.tryPromise(() => onElicitation(request))
+  const layer = Layer.scoped(
+    McpPool.McpPool,
+    Effect.flatMap(configEffect, (config) => McpPool.make({ ...config, elicitation }))
+  )
   const runtime = ManagedRuntime.make(layer)
   // Build now, so a bad config rejects `start` instead of the first call.
   const built = await runtime.runPromiseExit(McpPool.McpPool)

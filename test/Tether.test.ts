@@ -69,6 +69,21 @@ describe("Tether (Promise API)", () => {
     expect(status).toMatchObject({ server: "fixture", state: "Ready" })
   })
 
+  it("onElicitation answers servers' forms with a promise", async () => {
+    const asked: Array<string> = []
+    const tether = await start({
+      config: { mcpServers: { fixture: stdio() } },
+      onElicitation: async (request) => {
+        asked.push(request.message)
+        return { action: "accept", content: { name: "Ada" } }
+      }
+    })
+    const answer = JSON.parse(textOf(await tether.callTool("fixture", "ask", {})))
+    // Fields left out are filled from the schema's defaults.
+    expect(answer).toEqual({ action: "accept", content: { name: "Ada", age: 30, verified: true } })
+    expect(asked).toEqual(["Details, please"])
+  })
+
   it("starts from a config file path", async () => {
     const path = join(mkdtempSync(join(tmpdir(), "tether-test-")), "mcp.json")
     writeFileSync(path, JSON.stringify({ mcpServers: { fixture: stdio() } }, null, 2))
