@@ -263,6 +263,19 @@ describe("McpConnection lifecycle", () => {
     })
   )
 
+  it.live("a reconnect asked for while still connecting is carried out once Ready", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* McpConnection.make({ name: "fixture", server: stdioSpec() })
+        expect((yield* conn.state)._tag).toBe("Connecting")
+        yield* conn.reconnect
+        const state = yield* waitForState(conn, (s) => s._tag === "Ready" && s.generation === 2)
+        expect(state._tag).toBe("Ready")
+        expect((yield* conn.stats).reconnects).toBe(1)
+      })
+    )
+  )
+
   it.live("subscriptions and the log level are restored after a reconnect", () =>
     Effect.scoped(
       Effect.gen(function* () {
