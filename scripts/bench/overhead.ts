@@ -57,7 +57,7 @@ const sizes = (kind: OverheadKind, quick: boolean): Sizes => {
     sse: { seq: 300, conc: 1_200 }
   }
   const quickSizes: Record<OverheadKind, Sizes> = {
-    inmemory: { seq: 1_000, conc: 4_000 },
+    inmemory: { seq: 500, conc: 2_000 },
     stdio: { seq: 200, conc: 800 },
     ws: { seq: 200, conc: 800 },
     http: { seq: 60, conc: 200 },
@@ -249,7 +249,7 @@ const summarize = (
 
 const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindResult> => {
   const { conc, seq } = sizes(kind, options.quick)
-  const rounds = options.quick ? 3 : 10
+  const rounds = options.quick ? 2 : 10
   const capMs = options.quick ? 2_000 : 15_000
   let server: FixtureServer | undefined
   let tether: TetherHandle | undefined
@@ -420,7 +420,7 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
       ""
     ])
   }
-  const rounds = options.quick ? 3 : 10
+  const rounds = options.quick ? 2 : 10
   printTable(
     tables,
     `Part 1 — overhead: tools/call echo, ${rounds} interleaved rounds; ratios are medians of per-round ratios (min–max)`,

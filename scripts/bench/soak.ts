@@ -379,7 +379,7 @@ const countLog = (file: string): Map<string, number> => {
 export const run = async (options: RunOptions): Promise<PartResult> => {
   const durationMs = options.quick ? 10_000 : 60_000
   const drainMs = options.quick ? 5_000 : 15_000
-  const warmupMs = options.quick ? 3_000 : 10_000
+  const warmupMs = options.quick ? 2_000 : 10_000
   const dir = mkdtempSync(join(tmpdir(), "tether-bench-"))
   const log = join(dir, "events.log")
   const scope = Effect.runSync(Scope.make())
