@@ -185,7 +185,6 @@ export const makeRequest = (ctx: CallContext) => {
   /** Book-keeping of a call that got an answer from the server (a success for the breaker). */
   const answered = (descriptor: Descriptor, started: number, failure: Errors.TetherError | undefined) => {
     consecutiveFailures = 0
-    counters.pending -= 1
     Metrics.unsafeRecordCall(name, labelOf(descriptor), failure, now() - started)
   }
 
@@ -198,7 +197,8 @@ export const makeRequest = (ctx: CallContext) => {
 
   /**
    * The general path: waits for a session, retries what is safe, spaces retries, opens the
-   * circuit after failures in a row. `counters.pending` was already counted by the caller.
+   * circuit after failures in a row. It counts itself in `counters.pending` from acquire
+   * to release, so no interruption can leave the count off.
    */
   const general = <A>(
     descriptor: Descriptor,
@@ -294,20 +294,16 @@ export const makeRequest = (ctx: CallContext) => {
           retries += 1
         }
       })
-      let settled = false
-      return attempts.pipe(
+      const body = attempts.pipe(
         Effect.matchEffect({
           onSuccess: (value) =>
             Effect.suspend(() => {
-              settled = true
               const failure = check?.(descriptor, value)
               answered(descriptor, started, failure)
               return failure === undefined ? Effect.succeed(value) : Effect.fail(failure)
             }),
           onFailure: (e) =>
             Effect.suspend(() => {
-              settled = true
-              counters.pending -= 1
               counters.errors += 1
               noteError(e)
               Metrics.unsafeRecordCall(name, labelOf(descriptor), e, now() - started)
@@ -321,9 +317,12 @@ export const makeRequest = (ctx: CallContext) => {
                 })
               )
             })
-        }),
-        // Interrupted (caller gone, scope closed) or a defect: only the pending count is left.
-        Effect.onExit(() => Effect.sync(() => (settled ? undefined : (counters.pending -= 1))))
+        })
+      )
+      return Effect.acquireUseRelease(
+        Effect.sync(() => (counters.pending += 1)),
+        () => body,
+        () => Effect.sync(() => (counters.pending -= 1))
       )
     })
 
@@ -341,7 +340,6 @@ export const makeRequest = (ctx: CallContext) => {
     check?: Check
   ): Effect.Effect<A, Errors.TetherError> =>
     Effect.async<A, Errors.TetherError>((resume) => {
-      counters.pending += 1
       const started = now()
       const session =
         callOptions?.onProgress === undefined && callOptions?.idleTimeout === undefined
@@ -351,6 +349,9 @@ export const makeRequest = (ctx: CallContext) => {
         resume(general(descriptor, run, callOptions, check, started, undefined))
         return
       }
+      // Counted while this attempt is in flight; handed back before resuming, so that the
+      // general path (which counts itself) never sees it counted twice.
+      counters.pending += 1
       const deadline = callOptions?.timeout === undefined ? defaultDeadline : toMillis(callOptions.timeout, 0)
       const flight = makeFlight()
       const signal = new CallSignal()
@@ -370,6 +371,7 @@ export const makeRequest = (ctx: CallContext) => {
           if (done) return
           done = true
           session.link.settle(flight)
+          counters.pending -= 1
           const failure = check?.(descriptor, value)
           answered(descriptor, started, failure)
           resume(failure === undefined ? Effect.succeed(value) : Effect.fail(failure))
@@ -378,6 +380,7 @@ export const makeRequest = (ctx: CallContext) => {
           if (done) return
           done = true
           session.link.settle(flight)
+          counters.pending -= 1
           const error = Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
           resume(general(descriptor, run, callOptions, check, started, { session, flight, error }))
         }
