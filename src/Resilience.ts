@@ -51,7 +51,7 @@ const withDefault = <S extends Schema.Schema.Any>(schema: S, value: Schema.Schem
  * `initialDelay` by `factor`, capped at `fastMaxDelay` for the first `fastFor` of an outage
  * (most outages are a restart or a short gateway blip: they end within seconds, and a
  * retry comes at most `fastMaxDelay` after the server is back) and at `maxDelay` after
- * that; each delay shortened by a random part of up to `jitter` (0–1); bounded by
+ * that (no fast phase when `initialDelay` is above `fastMaxDelay`); each delay shortened by a random part of up to `jitter` (0–1); bounded by
  * `maxAttempts` and/or `maxElapsed` (null = unbounded); the count starts again once a
  * connection has stayed up for `resetAfter`.
  *
@@ -209,7 +209,9 @@ export const reconnectSchedule = (
   policy: Policy["reconnect"]
 ): Schedule.Schedule<Duration.Duration, unknown> => {
   const { factor, fastFor, fastMaxDelay, initialDelay, jitter, maxAttempts, maxDelay, maxElapsed } = policy
-  const fastCap = Math.min(fastMaxDelay, maxDelay)
+  // A policy that asks for slower first retries than the fast phase allows keeps its own
+  // backoff: the fast phase only shortens the default kind of schedule, never overrides it.
+  const fastCap = initialDelay > fastMaxDelay ? maxDelay : Math.min(fastMaxDelay, maxDelay)
   // `elapsed` is the schedule's own clock (so TestClock drives it): time since the first
   // retry of this outage, or of this run of outages when none lasted `resetAfter`.
   const backoff = Schedule.intersect(Schedule.forever, Schedule.elapsed).pipe(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { Effect, Fiber, Metric, Tracer } from "effect"
 import { z } from "zod"
@@ -315,8 +316,16 @@ describe("McpConnection lifecycle", () => {
 })
 
 describe("McpConnection over a custom transport (InMemory)", () => {
-  const inMemory = () => {
+  /**
+   * In-process servers, one per session. Each client side records how Tether ended it
+   * first, politely (`close`) or not (`kill`), and may fail the sends of one tool after
+   * handing them over (`failSendsOf`) with a connection reset.
+   */
+  const inMemory = (failSendsOf?: string) => {
     const servers: Array<McpServer> = []
+    const ends: Array<{ how: "close" | "kill" | undefined }> = []
+    const clients: Array<InMemoryTransport> = []
+    let counted = 0
     const transport = () => {
       const [client, server] = InMemoryTransport.createLinkedPair()
       const mcp = new McpServer({ name: "in-memory", version: "1.0.0" })
@@ -325,12 +334,97 @@ describe("McpConnection over a custom transport (InMemory)", () => {
         { inputSchema: { text: z.string() }, annotations: { readOnlyHint: true } },
         ({ text }) => ({ content: [{ type: "text" as const, text: `${text} #${servers.length}` }] })
       )
+      mcp.registerTool("count", {}, () => {
+        counted += 1
+        return { content: [{ type: "text" as const, text: String(counted) }] }
+      })
       servers.push(mcp)
       void mcp.connect(server)
-      return client
+      const end: { how: "close" | "kill" | undefined } = { how: undefined }
+      ends.push(end)
+      clients.push(client)
+      const send = client.send.bind(client)
+      return Object.assign(client, {
+        send: async (message: JSONRPCMessage) => {
+          await send(message)
+          if (
+            "method" in message &&
+            message.method === "tools/call" &&
+            message.params?.name === failSendsOf
+          ) {
+            throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })
+          }
+        },
+        close: async () => {
+          end.how ??= "close"
+          await InMemoryTransport.prototype.close.call(client)
+        },
+        kill: async () => {
+          end.how ??= "kill"
+          await InMemoryTransport.prototype.close.call(client)
+        }
+      })
     }
-    return { servers, spec: { type: "custom" as const, label: "in-memory", transport } }
+    return {
+      servers,
+      ends,
+      clients,
+      counted: () => counted,
+      spec: { type: "custom" as const, label: "in-memory", transport }
+    }
   }
+
+  it.live("a manual reconnect closes the old transport politely; a lost one is killed", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { clients, ends, spec } = inMemory()
+        const conn = yield* McpConnection.make({ name: "mem", server: spec })
+        yield* conn.awaitReady()
+        yield* conn.reconnect
+        yield* waitForState(conn, (s) => s._tag === "Ready" && s.generation === 2)
+        expect(ends[0]!.how).toBe("close")
+        // The transport reports itself closed, as a dropped connection does.
+        clients[1]!.onclose?.()
+        yield* waitForState(conn, (s) => s._tag === "Ready" && s.generation === 3)
+        expect(ends[1]!.how).toBe("kill")
+      })
+    )
+  )
+
+  it.live("a send that fails after handing the request over is OutcomeUnknown, not retried", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const mem = inMemory("count")
+        const conn = yield* McpConnection.make({ name: "mem", server: mem.spec })
+        yield* conn.awaitReady()
+        const error = yield* Effect.flip(conn.callTool("count", {}))
+        expect(error._tag).toBe("OutcomeUnknown")
+        yield* Effect.sleep("100 millis")
+        expect(mem.counted()).toBe(1)
+      })
+    )
+  )
+
+  it.live("a transport factory that throws → SpawnFailed, Failed after one attempt", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* McpConnection.make({
+          name: "mem",
+          server: {
+            type: "custom",
+            label: "broken",
+            transport: () => {
+              throw new Error("no transport today")
+            }
+          }
+        })
+        const failed = yield* waitForState(conn, (s) => s._tag === "Failed")
+        expect(failed._tag === "Failed" && failed.lastError._tag).toBe("SpawnFailed")
+        expect(failed._tag === "Failed" && failed.lastError.message).toContain("no transport today")
+        expect((yield* conn.stats).connectAttempts).toBe(1)
+      })
+    )
+  )
 
   it.live("connects, calls, and after the server side closes builds a new transport", () =>
     Effect.scoped(
@@ -338,7 +432,7 @@ describe("McpConnection over a custom transport (InMemory)", () => {
         const { servers, spec } = inMemory()
         const conn = yield* McpConnection.make({ name: "mem", server: spec })
         yield* conn.awaitReady()
-        expect((yield* conn.tools).map((t) => t.name)).toEqual(["echo"])
+        expect((yield* conn.tools).map((t) => t.name)).toEqual(["echo", "count"])
         expect((yield* conn.callTool("echo", { text: "a" })).content).toEqual([
           { type: "text", text: "a #1" }
         ])
@@ -404,6 +498,16 @@ describe("McpConnection elicitation", () => {
         const declined = yield* conn.callTool("ask", {})
         expect(declined.content).toEqual([{ type: "text", text: JSON.stringify({ action: "decline" }) }])
         expect(seen).toEqual(["Details, please"])
+
+        const failing = yield* McpConnection.make({
+          name: "failing",
+          server: stdioSpec(),
+          elicitation: () => Effect.fail(new Error("nobody at the keyboard"))
+        })
+        yield* failing.awaitReady()
+        const unanswered = yield* Effect.flip(failing.callTool("ask", {}))
+        expect(unanswered._tag).toBe("ToolFailed")
+        expect(unanswered.message).toContain("elicitation not answered: nobody at the keyboard")
 
         const plain = yield* McpConnection.make({ name: "plain", server: stdioSpec() })
         yield* plain.awaitReady()

@@ -111,6 +111,23 @@ describe("Resilience.reconnectSchedule", () => {
       })
   )
 
+  it.effect("no fast phase when initialDelay is above fastMaxDelay: the policy's own backoff stands", () =>
+    Effect.gen(function* () {
+      const { reconnect } = policyOf({
+        reconnect: {
+          initialDelay: 1000,
+          factor: 2,
+          maxDelay: 5000,
+          jitter: 0,
+          maxAttempts: 5,
+          maxElapsed: null
+        }
+      })
+      expect(reconnect.fastFor).toBe(10_000)
+      expect(yield* delaysOf(reconnect, 20)).toEqual([0, 1000, 2000, 4000, 5000])
+    })
+  )
+
   it.effect("is not reset by elapsed time alone: a long outage keeps its bounds", () =>
     Effect.gen(function* () {
       const { reconnect } = policyOf({

@@ -366,23 +366,36 @@ export const makeRequest = (ctx: CallContext) => {
       } finally {
         session.link.current = undefined
       }
+      // Outside any fiber: a throw here would hang the call and surface as an unhandled
+      // rejection, so every path ends in `resume`, a defect if need be.
       promise.then(
         (value) => {
           if (done) return
           done = true
           session.link.settle(flight)
           counters.pending -= 1
-          const failure = check?.(descriptor, value)
-          answered(descriptor, started, failure)
-          resume(failure === undefined ? Effect.succeed(value) : Effect.fail(failure))
+          try {
+            const failure = check?.(descriptor, value)
+            answered(descriptor, started, failure)
+            resume(failure === undefined ? Effect.succeed(value) : Effect.fail(failure))
+          } catch (defect) {
+            resume(Effect.die(defect))
+          }
         },
         (e: unknown) => {
           if (done) return
           done = true
           session.link.settle(flight)
           counters.pending -= 1
-          const error = Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
-          resume(general(descriptor, run, callOptions, check, started, { session, flight, error }))
+          try {
+            const error = Errors.classify(e, {
+              server: name,
+              hasSession: session.link.sessionId !== undefined
+            })
+            resume(general(descriptor, run, callOptions, check, started, { session, flight, error }))
+          } catch (defect) {
+            resume(Effect.die(defect))
+          }
         }
       )
       return Effect.sync(() => {

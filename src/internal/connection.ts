@@ -140,6 +140,8 @@ export const make = (options: McpConnection.Options) =>
     /** The reason a manual `reconnect` gives the session it ends (compared by identity). */
     let manualReason: Errors.TetherError | undefined
     const requestReconnect = (session: Session.Session) => {
+      // Already ending for a real reason: that reason stands.
+      if (Session.isLost(session)) return
       manualReason = new Errors.ConnectionLost({
         server: name,
         message: "reconnect requested",

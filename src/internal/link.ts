@@ -268,6 +268,8 @@ export class Link implements Transport {
   }
 
   private provesNotTaken(error: unknown, flight: Flight): boolean {
+    // A transport we did not write may fail a send after the server took the request.
+    if (this.spec.type === "custom") return false
     if (this.spec.type !== "http" && this.spec.type !== "sse") return true
     const classified = Errors.classify(error, {
       server: this.options.server,

@@ -8,6 +8,8 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import {
   ElicitRequestSchema,
+  ErrorCode,
+  McpError,
   LoggingMessageNotificationSchema,
   type LoggingLevel,
   PromptListChangedNotificationSchema,
@@ -16,12 +18,12 @@ import {
   type Tool,
   ToolListChangedNotificationSchema
 } from "@modelcontextprotocol/sdk/types.js"
-import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
 import type { ServerInfo } from "../ConnectionState.js"
 import type { ElicitationHandler } from "../McpConnection.js"
 import * as Errors from "../Errors.js"
 import type { Policy } from "../Resilience.js"
-import type { ServerSpec } from "../ServerSpec.js"
+import { describe as describeSpec, type ServerSpec } from "../ServerSpec.js"
 import { Link } from "./link.js"
 import { VERSION } from "./version.js"
 
@@ -132,13 +134,24 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
   Effect.gen(function* () {
     const scope = yield* Scope.fork(ctx.parentScope, { _tag: "Sequential" })
     const lost = new LostSignal(yield* Deferred.make<Errors.TetherError>())
-    const link = new Link(ctx.spec, {
-      server: ctx.name,
-      graceMs: ctx.policy.closeGrace,
-      openTimeoutMs: ctx.policy.connectTimeout,
-      now: ctx.now,
-      onLost: (cause) => lost.fire(classifyFor(ctx, link)(cause))
-    })
+    // Building the link runs a `custom` spec's factory, which is user code: if it throws,
+    // that is permanent (no retry loop) and the session's scope is closed at once.
+    const link: Link = yield* Effect.try({
+      try: () =>
+        new Link(ctx.spec, {
+          server: ctx.name,
+          graceMs: ctx.policy.closeGrace,
+          openTimeoutMs: ctx.policy.connectTimeout,
+          now: ctx.now,
+          onLost: (cause) => lost.fire(classifyFor(ctx, link)(cause))
+        }),
+      catch: (e) =>
+        new Errors.SpawnFailed({
+          server: ctx.name,
+          command: describeSpec(ctx.spec),
+          message: `${ctx.name}: could not create the transport (${describeSpec(ctx.spec)}): ${e instanceof Error ? e.message : String(e)}`
+        })
+    }).pipe(Effect.tapError(() => Scope.close(scope, Exit.void)))
     yield* Scope.addFinalizer(
       scope,
       Effect.promise(() => link.close())
@@ -156,9 +169,24 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
       if (elicitation !== undefined) {
         // The connection's fiber set owns the handler: it is interrupted when the connection
         // closes. A failure rejects, which the SDK answers as a JSON-RPC error.
-        client.setRequestHandler(ElicitRequestSchema, (request) =>
-          Effect.runPromise(Fiber.join(ctx.runFork(elicitation(request.params))))
-        )
+        client.setRequestHandler(ElicitRequestSchema, async (request, extra) => {
+          const fiber = ctx.runFork(elicitation(request.params))
+          // The server cancelled its request: stop the handler too.
+          const stop = () => void Effect.runFork(Fiber.interrupt(fiber))
+          extra.signal.addEventListener("abort", stop, { once: true })
+          const exit = await Effect.runPromise(Fiber.await(fiber))
+          extra.signal.removeEventListener("abort", stop)
+          if (Exit.isSuccess(exit)) return exit.value
+          // The server gets a short reason, not the handler's internals.
+          const failure = Cause.failureOption(exit.cause)
+          const reason =
+            Option.isSome(failure) && failure.value instanceof Error
+              ? failure.value.message
+              : Cause.isInterruptedOnly(exit.cause)
+                ? "cancelled"
+                : "the client's elicitation handler failed"
+          throw new McpError(ErrorCode.InternalError, `elicitation not answered: ${reason}`)
+        })
       }
       yield* Effect.tryPromise({
         try: () => client.connect(link, { timeout: connectTimeout + 1_000 }),
