@@ -53,6 +53,25 @@ export interface CallContext {
   readonly trip: (error: Errors.TetherError) => Effect.Effect<boolean>
 }
 
+/**
+ * Starts one SDK request on a session for `flight`. The link's `send` runs synchronously
+ * inside the SDK's `request()`: setting `current` around it is how the link learns which
+ * flight the JSON-RPC request belongs to.
+ */
+const startOn = <A>(
+  session: Session.Session,
+  flight: Flight,
+  run: Run<A>,
+  options: RequestOptions
+): Promise<A> => {
+  session.link.current = flight
+  try {
+    return run(session.client, options)
+  } finally {
+    session.link.current = undefined
+  }
+}
+
 const toMillis = (input: Duration.DurationInput | undefined, fallback: number): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
 
@@ -92,6 +111,10 @@ export const makeRequest = (ctx: CallContext) => {
           }
         })
 
+  /** The call's total deadline in ms: its own `timeout`, else the policy's. */
+  const deadlineOf = (callOptions: CallOptions | undefined): number =>
+    callOptions?.timeout === undefined ? policy.call.timeout : toMillis(callOptions.timeout, 0)
+
   /** One attempt on one session; the flight records how far the request got. */
   const attempt = <A>(
     session: Session.Session,
@@ -112,20 +135,12 @@ export const makeRequest = (ctx: CallContext) => {
             userProgress?.(p)
           }
     const call = Effect.tryPromise({
-      try: (signal) => {
-        // `send` runs synchronously inside the SDK's request(): this is how the link
-        // knows which flight the JSON-RPC request belongs to.
-        session.link.current = flight
-        try {
-          return run(session.client, {
-            signal,
-            timeout: sdkTimeout,
-            ...(onprogress !== undefined ? { onprogress } : {})
-          })
-        } finally {
-          session.link.current = undefined
-        }
-      },
+      try: (signal) =>
+        startOn(session, flight, run, {
+          signal,
+          timeout: sdkTimeout,
+          ...(onprogress !== undefined ? { onprogress } : {})
+        }),
       catch: (e) => Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
     })
     // Racing forks fibers: only pay for it when an idle limit was asked for.
@@ -139,7 +154,6 @@ export const makeRequest = (ctx: CallContext) => {
     return watched.pipe(Effect.ensuring(Effect.sync(() => session.link.settle(flight))))
   }
 
-  const defaultDeadline = policy.call.timeout
   const isSafe = (descriptor: Descriptor): boolean =>
     typeof descriptor.safe === "boolean" ? descriptor.safe : descriptor.safe()
   const labelOf = (descriptor: Descriptor) => descriptor.tool ?? descriptor.method
@@ -171,7 +185,7 @@ export const makeRequest = (ctx: CallContext) => {
     first: FirstFailure | undefined
   ): Effect.Effect<A, Errors.TetherError> =>
     Effect.suspend(() => {
-      const deadline = callOptions?.timeout === undefined ? defaultDeadline : toMillis(callOptions.timeout, 0)
+      const deadline = deadlineOf(callOptions)
       const idleMs =
         callOptions?.idleTimeout === undefined ? undefined : toMillis(callOptions.idleTimeout, deadline)
       const deadlineAt = started + deadline
@@ -314,19 +328,19 @@ export const makeRequest = (ctx: CallContext) => {
       // Counted while this attempt is in flight; handed back before resuming, so that the
       // general path (which counts itself) never sees it counted twice.
       counters.pending += 1
-      const deadline = callOptions?.timeout === undefined ? defaultDeadline : toMillis(callOptions.timeout, 0)
+      const deadline = deadlineOf(callOptions)
       const flight = makeFlight()
       const signal = new CallSignal()
       // Set once this fast attempt has handed the call on (resumed or interrupted).
       let done = false
       let promise: Promise<A>
-      session.link.current = flight
       try {
-        promise = run(session.client, { signal: signal.asAbortSignal(), timeout: Math.max(1, deadline) })
+        promise = startOn(session, flight, run, {
+          signal: signal.asAbortSignal(),
+          timeout: Math.max(1, deadline)
+        })
       } catch (e) {
         promise = Promise.reject(e)
-      } finally {
-        session.link.current = undefined
       }
       // Outside any fiber: a throw here would hang the call and surface as an unhandled
       // rejection, so every path ends in `resume`, a defect if need be.
