@@ -3,7 +3,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".fixtures/", ".bench/", "scratch/", "coverage/"] },
+  { ignores: ["node_modules/", "dist/", ".fixtures/", ".bench/", "scratch/", "coverage/"] },
   ...tseslint.configs.recommended,
   {
     plugins: { "@effect": effect },

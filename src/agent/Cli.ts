@@ -18,8 +18,6 @@
  *
  * @since 0.1.0
  */
-import * as SharedOptions from "../cli/options.js"
-import { Command, Options } from "@effect/cli"
 import type { LanguageModel } from "@effect/ai"
 import { FileSystem } from "@effect/platform"
 import type * as PlatformError from "@effect/platform/Error"
@@ -244,72 +242,24 @@ const describeSetupError = (error: { readonly _tag: string; readonly message: st
   `error (${error._tag}): ${error.message}`
 
 /**
- * The `agent` command (a subcommand of `tether`, and the whole of `scripts/agent.ts`).
+ * What `tether agent` does once its options are parsed: runs, prints setup errors, sets the
+ * exit code. `AgentCommand.ts` loads this module when the command runs.
  *
  * @since 0.1.0
- * @category commands
+ * @category running
  */
-export const agentCommand = Command.make(
-  "agent",
-  {
-    config: SharedOptions.config,
-    prompt: Options.text("prompt").pipe(
-      Options.withAlias("p"),
-      Options.withDescription("Run one turn with this message, print the answer, exit"),
-      Options.optional
+export const main = (options: RunOptions) =>
+  Effect.scoped(run(options)).pipe(
+    Effect.catchAll((error) =>
+      Effect.sync(() => {
+        process.stderr.write(`${describeSetupError(error)}\n`)
+        return 2
+      })
     ),
-    script: Options.text("script").pipe(
-      Options.withDescription(
-        "Run each line of this file as a user message (lines starting with / are commands)"
-      ),
-      Options.optional
+    Effect.flatMap((code) =>
+      Effect.sync(() => {
+        process.exitCode = code
+      })
     ),
-    session: Options.text("session").pipe(
-      Options.withAlias("s"),
-      Options.withDescription("Resume (or start) the session with this id"),
-      Options.optional
-    ),
-    dataDir: Options.text("data-dir").pipe(
-      Options.withDescription("Where sessions are stored (in sessions/)"),
-      Options.withDefault("~/.tether")
-    ),
-    sessionTtl: Options.text("session-ttl").pipe(
-      Options.withDescription("Idle sessions expire after this (7d, 12h, 30m…)"),
-      Options.withDefault("7d")
-    ),
-    model: Options.text("model").pipe(
-      Options.withAlias("m"),
-      Options.withDescription(
-        "The model name (default TETHER_LLM_MODEL), or scripted:FILE to replay recorded replies offline"
-      ),
-      Options.optional
-    ),
-    maxSteps: Options.integer("max-steps").pipe(
-      Options.withDescription("Model requests per turn before the turn is stopped"),
-      Options.withDefault(20)
-    ),
-    system: Options.text("system").pipe(
-      Options.withDescription('The system prompt ("" for none)'),
-      Options.optional
-    )
-  },
-  (options) =>
-    Effect.scoped(run(options)).pipe(
-      Effect.catchAll((error) =>
-        Effect.sync(() => {
-          process.stderr.write(`${describeSetupError(error)}\n`)
-          return 2
-        })
-      ),
-      Effect.flatMap((code) =>
-        Effect.sync(() => {
-          process.exitCode = code
-        })
-      ),
-      Effect.provide(NodeContext.layer)
-    )
-).pipe(
-  Command.withDescription(
-    "Chat with an LLM (any OpenAI-compatible endpoint) that uses the tools of every server, with sessions"
+    Effect.provide(NodeContext.layer)
   )
-)

@@ -8,17 +8,21 @@
  * @since 0.1.0
  */
 import { Args, Command, Options, ValidationError } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Exit, Layer, Option, Schedule } from "effect"
-import * as Config from "../Config.js"
-import * as ConnectionState from "../ConnectionState.js"
-import * as Errors from "../Errors.js"
-import * as McpPool from "../McpPool.js"
+// Deep imports: the package's index also loads undici (~0.5 MB) that no command needs to start.
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Effect, Exit, Layer } from "effect"
 import { VERSION } from "../internal/version.js"
-import { exitCodeOf, formatError, formatStatus, formatTools, renderResult } from "./format.js"
 import * as SharedOptions from "./options.js"
+import * as PlainConsole from "./plainConsole.js"
 import { serve } from "./serve.js"
-import { agentCommand } from "../agent/Cli.js"
+import { agentCommand } from "../agent/AgentCommand.js"
+
+/**
+ * The commands' code loads when one runs: what `--help` needs (the options) stays small, so
+ * the CLI starts fast; the pool, the MCP SDK and the gateway come with the command.
+ */
+const commands = Effect.promise(() => import("./commands.js"))
 
 const configOption = SharedOptions.config
 const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text"))
@@ -26,40 +30,6 @@ const waitOption = Options.integer("wait").pipe(
   Options.withDescription("How long to wait for servers to connect, in ms"),
   Options.withDefault(10_000)
 )
-
-/** Builds the pool from the config for the length of one command. */
-const withPool = <A, E>(
-  config: Option.Option<string>,
-  use: (pool: McpPool.McpPool) => Effect.Effect<A, E>
-): Effect.Effect<A, E | Errors.InvalidConfig, never> =>
-  Effect.gen(function* () {
-    const env = yield* Config.envOverrides
-    const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
-    const loaded = yield* Config.load(path)
-    return yield* Effect.scoped(Effect.flatMap(McpPool.make(loaded), use))
-  }).pipe(Effect.provide(NodeContext.layer))
-
-/** Prints, then sets the exit code; expected errors never show a stack trace. */
-const report = <A>(
-  json: boolean,
-  effect: Effect.Effect<A, Errors.TetherError>,
-  render: (a: A) => string,
-  toJson: (a: A) => unknown
-) =>
-  Effect.matchEffect(effect, {
-    onSuccess: (a) => (json ? Console.log(JSON.stringify(toJson(a), null, 2)) : Console.log(render(a))),
-    onFailure: (error) =>
-      Effect.zipRight(
-        json
-          ? Console.log(
-              JSON.stringify({ error: { ...error, tag: error._tag, message: error.message } }, null, 2)
-            )
-          : Console.error(formatError(error)),
-        Effect.sync(() => {
-          process.exitCode = exitCodeOf(error)
-        })
-      )
-  })
 
 const tools = Command.make(
   "tools",
@@ -73,19 +43,7 @@ const tools = Command.make(
       Options.optional
     )
   },
-  ({ config, json, server, wait }) =>
-    report(
-      json,
-      withPool(config, (pool) => pool.tools({ server: Option.getOrUndefined(server), timeout: wait })),
-      formatTools,
-      (entries) =>
-        entries.map((e) => ({
-          name: e.name,
-          server: e.server,
-          description: e.tool.description,
-          inputSchema: e.tool.inputSchema
-        }))
-    )
+  (args) => Effect.flatMap(commands, (c) => c.tools(args))
 ).pipe(Command.withDescription("List the tools of every server (or one), with namespaced names"))
 
 const call = Command.make(
@@ -105,69 +63,12 @@ const call = Command.make(
       Options.optional
     )
   },
-  ({ args, config, json, server, timeout, tool }) =>
-    report(
-      json,
-      Effect.gen(function* () {
-        const parsed = yield* parseArgs(args)
-        return yield* withPool(config, (pool) =>
-          pool.callTool(server, tool, parsed, { timeout: Option.getOrUndefined(timeout) })
-        )
-      }),
-      renderResult,
-      (result) => result
-    )
+  (args) => Effect.flatMap(commands, (c) => c.call(args))
 ).pipe(Command.withDescription('Call one tool: tether call SERVER TOOL --args \'{"k":"v"}\''))
 
-const status = Command.make(
-  "status",
-  { config: configOption, json: jsonOption, wait: waitOption },
-  ({ config, json, wait }) =>
-    report(
-      json,
-      withPool(config, (pool) =>
-        Effect.gen(function* () {
-          // Give eager servers a chance to settle so the snapshot says something.
-          yield* pool.status.pipe(
-            Effect.repeat({
-              // Optional servers are reported as they are; only required ones are waited for.
-              until: (all) =>
-                all.every((s) => s.optional || (s.state !== "Connecting" && s.state !== "Reconnecting")),
-              schedule: Schedule.spaced("50 millis")
-            }),
-            Effect.timeout(wait),
-            Effect.ignore
-          )
-          return yield* pool.status
-        })
-      ),
-      formatStatus,
-      (all) =>
-        all.map((s) => ({
-          ...s,
-          detail: s.detail === undefined ? undefined : ConnectionState.describe(s.detail)
-        }))
-    )
+const status = Command.make("status", { config: configOption, json: jsonOption, wait: waitOption }, (args) =>
+  Effect.flatMap(commands, (c) => c.status(args))
 ).pipe(Command.withDescription("Connect to every server and print its state"))
-
-const parseArgs = (text: string) =>
-  Effect.try({
-    try: (): unknown => JSON.parse(text),
-    catch: (e) =>
-      new Errors.InvalidConfig({
-        path: "--args",
-        message: `--args is not valid JSON: ${e instanceof Error ? e.message : String(e)}`
-      })
-  }).pipe(
-    Effect.filterOrFail(
-      (v): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v),
-      () =>
-        new Errors.InvalidConfig({
-          path: "--args",
-          message: '--args must be a JSON object, e.g. \'{"text":"hi"}\''
-        })
-    )
-  )
 
 /** The root command; `serve` and `agent` join it as they are built. */
 export const tether = Command.make("tether").pipe(
@@ -184,6 +85,7 @@ const main = Effect.suspend(() => cli(process.argv)).pipe(
       process.exitCode = 2
     })
   ),
+  PlainConsole.whenNotTerminal,
   Effect.provide(Layer.mergeAll(NodeContext.layer))
 )
 

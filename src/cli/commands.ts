@@ -1,0 +1,171 @@
+/**
+ * What `tether tools|call|status` do once their arguments are parsed. `main.ts` loads this
+ * module only when one of them runs (it brings in the pool and the MCP SDK), so `tether --help`
+ * parses and starts without them.
+ *
+ * @since 0.1.0
+ */
+import { Console, Effect, Option, Schedule } from "effect"
+import * as Config from "../Config.js"
+import * as ConnectionState from "../ConnectionState.js"
+import * as Errors from "../Errors.js"
+import * as McpPool from "../McpPool.js"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { exitCodeOf, formatError, formatStatus, formatTools, renderResult } from "./format.js"
+
+/** Builds the pool from the config for the length of one command. */
+const withPool = <A, E>(
+  config: Option.Option<string>,
+  use: (pool: McpPool.McpPool) => Effect.Effect<A, E>
+): Effect.Effect<A, E | Errors.InvalidConfig, never> =>
+  Effect.gen(function* () {
+    const env = yield* Config.envOverrides
+    const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
+    const loaded = yield* Config.load(path)
+    return yield* Effect.scoped(Effect.flatMap(McpPool.make(loaded), use))
+  }).pipe(Effect.provide(NodeContext.layer))
+
+/** Prints, then sets the exit code; expected errors never show a stack trace. */
+const report = <A>(
+  json: boolean,
+  effect: Effect.Effect<A, Errors.TetherError>,
+  render: (a: A) => string,
+  toJson: (a: A) => unknown
+) =>
+  Effect.matchEffect(effect, {
+    onSuccess: (a) => (json ? Console.log(JSON.stringify(toJson(a), null, 2)) : Console.log(render(a))),
+    onFailure: (error) =>
+      Effect.zipRight(
+        json
+          ? Console.log(
+              JSON.stringify({ error: { ...error, tag: error._tag, message: error.message } }, null, 2)
+            )
+          : Console.error(formatError(error)),
+        Effect.sync(() => {
+          process.exitCode = exitCodeOf(error)
+        })
+      )
+  })
+
+/**
+ * `tether tools`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const tools = ({
+  config,
+  json,
+  server,
+  wait
+}: {
+  readonly config: Option.Option<string>
+  readonly json: boolean
+  readonly server: Option.Option<string>
+  readonly wait: number
+}) =>
+  report(
+    json,
+    withPool(config, (pool) => pool.tools({ server: Option.getOrUndefined(server), timeout: wait })),
+    formatTools,
+    (entries) =>
+      entries.map((e) => ({
+        name: e.name,
+        server: e.server,
+        description: e.tool.description,
+        inputSchema: e.tool.inputSchema
+      }))
+  )
+
+/**
+ * `tether call`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const call = ({
+  args,
+  config,
+  json,
+  server,
+  timeout,
+  tool
+}: {
+  readonly args: string
+  readonly config: Option.Option<string>
+  readonly json: boolean
+  readonly server: string
+  readonly timeout: Option.Option<number>
+  readonly tool: string
+}) =>
+  report(
+    json,
+    Effect.gen(function* () {
+      const parsed = yield* parseArgs(args)
+      return yield* withPool(config, (pool) =>
+        pool.callTool(server, tool, parsed, { timeout: Option.getOrUndefined(timeout) })
+      )
+    }),
+    renderResult,
+    (result) => result
+  )
+
+/**
+ * `tether status`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const status = ({
+  config,
+  json,
+  wait
+}: {
+  readonly config: Option.Option<string>
+  readonly json: boolean
+  readonly wait: number
+}) =>
+  report(
+    json,
+    withPool(config, (pool) =>
+      Effect.gen(function* () {
+        // Give eager servers a chance to settle so the snapshot says something.
+        yield* pool.status.pipe(
+          Effect.repeat({
+            // Optional servers are reported as they are; only required ones are waited for.
+            until: (all) =>
+              all.every((s) => s.optional || (s.state !== "Connecting" && s.state !== "Reconnecting")),
+            schedule: Schedule.spaced("50 millis")
+          }),
+          Effect.timeout(wait),
+          Effect.ignore
+        )
+        return yield* pool.status
+      })
+    ),
+    formatStatus,
+    (all) =>
+      all.map((s) => ({
+        ...s,
+        detail: s.detail === undefined ? undefined : ConnectionState.describe(s.detail)
+      }))
+  )
+
+const parseArgs = (text: string) =>
+  Effect.try({
+    try: (): unknown => JSON.parse(text),
+    catch: (e) =>
+      new Errors.InvalidConfig({
+        path: "--args",
+        message: `--args is not valid JSON: ${e instanceof Error ? e.message : String(e)}`
+      })
+  }).pipe(
+    Effect.filterOrFail(
+      (v): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v),
+      () =>
+        new Errors.InvalidConfig({
+          path: "--args",
+          message: '--args must be a JSON object, e.g. \'{"text":"hi"}\''
+        })
+    )
+  )
