@@ -189,6 +189,21 @@ describe.concurrent("tether CLI", { timeout: 150_000 }, () => {
     expect(runs[2]!.stdout).toContain("--args")
   })
 
+  it("help and usage errors carry no ANSI escapes when the output is not a terminal", async () => {
+    const runs = await Promise.all(
+      [["--help"], ["serve", "--help"], ["agent", "--help"], ["call"]].map((args) => tether(args))
+    )
+    for (const run of runs) {
+      expect(run.stdout).not.toContain("\u001b")
+      expect(run.stderr).not.toContain("\u001b")
+    }
+    expect(runs.map((run) => run.code)).toEqual([0, 0, 0, 2])
+    expect(runs[0]!.stdout).toMatch(/^USAGE$/m)
+    expect(runs[1]!.stdout).toContain("--max-body")
+    expect(runs[2]!.stdout).toContain("--session-ttl")
+    expect(runs[3]!.stdout + runs[3]!.stderr).toContain("Missing argument <server>")
+  })
+
   it("usage errors exit 2", async () => {
     const missing = await tether(["call"])
     expect(missing.code).toBe(2)
