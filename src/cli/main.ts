@@ -70,7 +70,12 @@ const status = Command.make("status", { config: configOption, json: jsonOption, 
   Effect.flatMap(commands, (c) => c.status(args))
 ).pipe(Command.withDescription("Connect to every server and print its state"))
 
-/** The root command; `serve` and `agent` join it as they are built. */
+/**
+ * The root command; `serve` and `agent` join it as they are built. A new subcommand keeps
+ * its options in a light module and loads its code in the handler (as `commands` above,
+ * `serve.ts`, `agent/AgentCommand.ts` do): what this file imports statically is parsed and
+ * run by every `tether --help` (bench part 8 measures it).
+ */
 export const tether = Command.make("tether").pipe(
   Command.withDescription("Resilient MCP connections: list tools, call them, watch their state"),
   Command.withSubcommands([tools, call, status, serve, agentCommand])
