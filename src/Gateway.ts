@@ -10,11 +10,13 @@
  * | `GET /openapi.json`, `GET /docs` | generated from the live catalogue |
  * | `POST /admin/servers/{name}/reconnect` | drop the session and connect again |
  *
- * Errors map to HTTP with a JSON body `{ error: { tag, message, … } }`:
+ * Errors map to HTTP with a JSON body `{ error: { tag, message, … } }` (a message a server
+ * or the network wrote is a sanitized excerpt of at most 1000 characters):
  * bad arguments 422 · unknown server/tool 404 · tool error (`isError`) 200 with the result
- * as the tool gave it · unavailable 503 with `Retry-After` · timeout 504 · `OutcomeUnknown`
- * 502 with `may_have_run: true` · malformed JSON 400 · body too large 413 · missing or
- * wrong API key 401 with `WWW-Authenticate`.
+ * as the tool gave it · unavailable (or not Ready within `waitReadyMs`) 503 with
+ * `Retry-After` · timeout 504 · `OutcomeUnknown` 502 with `may_have_run: true` · other
+ * upstream failures 502 · malformed JSON or a bad `x-tether-timeout-ms` 400 · body too
+ * large (chunked or not) 413 · missing or wrong API key 401 with `WWW-Authenticate`.
  *
  * @since 0.1.0
  */
@@ -42,7 +44,20 @@ export interface Options {
   readonly healthOpen?: boolean | undefined
   /** Largest accepted request body, in bytes (default 1 MiB). */
   readonly maxBodyBytes?: number | undefined
+  /**
+   * How long a call to a server that is not Ready waits for it (default 5000 ms, never
+   * past the call's deadline) before it is answered 503 with `Retry-After`.
+   */
+  readonly waitReadyMs?: number | undefined
 }
+
+/**
+ * The largest deadline a request may ask for with `x-tether-timeout-ms`: one hour.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxTimeoutMs: number = internal.MAX_TIMEOUT_MS
 
 /**
  * The error → HTTP mapping, for hosts that expose Tether calls over HTTP themselves.

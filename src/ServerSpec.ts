@@ -9,6 +9,7 @@
 import { type Effect, Either, Redacted, Schema } from "effect"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { InvalidConfig } from "./Errors.js"
+import { redactUrl } from "./internal/redact.js"
 import { decodeOrInvalid } from "./internal/schemaIssues.js"
 
 /**
@@ -30,11 +31,11 @@ const urlWithProtocols = (protocols: ReadonlyArray<string>, what: string) =>
         try {
           url = new URL(s)
         } catch {
-          return `malformed URL ${JSON.stringify(s)}: expected an absolute ${what} URL such as ${protocols[0]}//127.0.0.1:8000/mcp`
+          return `malformed URL ${JSON.stringify(redactUrl(s))}: expected an absolute ${what} URL such as ${protocols[0]}//127.0.0.1:8000/mcp`
         }
         return protocols.includes(url.protocol)
           ? undefined
-          : `URL ${JSON.stringify(s)} has protocol ${url.protocol}; a ${what} URL needs ${protocols.join(" or ")}`
+          : `URL ${JSON.stringify(redactUrl(s))} has protocol ${url.protocol}; a ${what} URL needs ${protocols.join(" or ")}`
       },
       { identifier: "Url" }
     )
@@ -229,12 +230,9 @@ export const describe = (spec: ServerSpec): string => {
       return `stdio: ${[spec.command, ...spec.args].join(" ")}`
     case "custom":
       return `custom: ${spec.label}`
-    default: {
-      // Credentials in a URL's userinfo are secrets too.
-      const url = new URL(spec.url)
-      if (url.password !== "") url.password = "***"
-      return `${spec.type}: ${url.toString()}`
-    }
+    default:
+      // Credentials in a URL's userinfo are secrets too (a bare user is often a token).
+      return `${spec.type}: ${redactUrl(spec.url)}`
   }
 }
 

@@ -6,7 +6,9 @@ import { Validator } from "@seriousme/openapi-schema-validator"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs"
+import { createServer as createHttpServer, request as httpRequest } from "node:http"
+import { createServer as createNetServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Fixture, FIXTURE, readLog, spawnFixture, tempLog } from "./support/fixture.js"
@@ -284,5 +286,302 @@ describe("tether serve", () => {
     expect(text).not.toMatch(/tenant|session_id|request_id/)
     // No secret ever reaches the logs.
     expect(gateway.output()).not.toContain(KEY)
+  })
+})
+
+/** Free loopback port (nothing listens there after this resolves). */
+const freeTcpPort = () =>
+  new Promise<number>((resolvePort) => {
+    const server = createNetServer().listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolvePort(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+/** `tether serve` with stdout and stderr redirected to a file (not a TTY, not a pipe). */
+const startGatewayToFile = async (
+  configPath: string,
+  extra: ReadonlyArray<string>
+): Promise<Gateway & { readonly logFile: string }> => {
+  const logFile = join(mkdtempSync(join(tmpdir(), "tether-gw-log-")), "out.log")
+  const fd = openSync(logFile, "w")
+  const child = spawn(
+    process.execPath,
+    ["bin/tether.js", "serve", "--config", configPath, "--port", "0", ...extra],
+    { stdio: ["ignore", fd, fd], env: { ...process.env, TETHER_API_KEY: "" } }
+  )
+  closeSync(fd)
+  const output = () => readFileSync(logFile, "utf8")
+  const started = Date.now()
+  while (!/LISTENING (\S+)/.test(output())) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}: ${output()}`)
+    if (Date.now() - started > 20_000) {
+      child.kill("SIGKILL")
+      throw new Error(`gateway did not start: ${output()}`)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return { base: `http://${/LISTENING (\S+)/.exec(output())![1]}`, child, output, logFile }
+}
+
+/** POSTs a chunked body (no content-length) of `chunks` × 1 KiB; resolves with the status. */
+const postChunked = (base: string, path: string, chunks: number, headers: Record<string, string>) =>
+  new Promise<number>((resolveStatus, reject) => {
+    const request = httpRequest(`${base}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "transfer-encoding": "chunked", ...headers }
+    })
+    request.on("response", (res) => {
+      res.resume()
+      resolveStatus(res.statusCode ?? 0)
+    })
+    request.on("error", reject)
+    const piece = `{"text":"${"x".repeat(1_000)}`
+    let sent = 0
+    const pump = () => {
+      while (sent < chunks) {
+        sent += 1
+        if (!request.write(sent === 1 ? piece : "x".repeat(1_024))) return void request.once("drain", pump)
+      }
+      request.end('"}')
+    }
+    pump()
+  })
+
+const SECRET_PASSWORD = "s3cretpw-9f2"
+const UPSTREAM_TOKEN = "sk-live-UPSTREAMTOKEN123"
+
+describe("tether serve: hostile input and operations", () => {
+  const scope = Effect.runSync(Scope.make())
+  let gateway: Gateway & { readonly logFile: string }
+  let upstream: ReturnType<typeof createHttpServer>
+
+  beforeAll(async () => {
+    // An "MCP server" whose every answer is a 500 with a huge error page quoting a secret.
+    upstream = createHttpServer((req, res) => {
+      req.resume()
+      req.on("end", () =>
+        res
+          .writeHead(500, { "content-type": "text/plain" })
+          .end(
+            `\u001b[31mboom\u001b[0m Authorization: Bearer ${UPSTREAM_TOKEN}\n${"stack line\n".repeat(20_000)}`
+          )
+      )
+    })
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()))
+    const upstreamPort = (upstream.address() as { port: number }).port
+    const dir = mkdtempSync(join(tmpdir(), "tether-gw2-"))
+    const config = join(dir, "mcp.json")
+    writeFileSync(
+      config,
+      JSON.stringify({
+        mcpServers: {
+          local: { command: process.execPath, args: [FIXTURE, "--transport", "stdio"] },
+          down: { url: `http://127.0.0.1:${await freeTcpPort()}/mcp`, optional: true },
+          sec: {
+            url: `http://alice:${SECRET_PASSWORD}@127.0.0.1:${await freeTcpPort()}/mcp`,
+            optional: true
+          },
+          upstream: { url: `http://127.0.0.1:${upstreamPort}/mcp`, optional: true }
+        }
+      })
+    )
+    gateway = await startGatewayToFile(config, ["--no-auth", "--max-body", "2048", "--wait-ready", "1000"])
+    await waitFor(async () => (await fetch(`${gateway.base}/health`)).status === 200)
+  }, 60_000)
+
+  afterAll(async () => {
+    if (gateway !== undefined) expect(await stop(gateway.child)).toBe(0)
+    await new Promise((r) => upstream.close(r))
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  })
+
+  it("x-tether-timeout-ms outside 1..3600000 (or not a number) is a 400 naming the header", async () => {
+    for (const value of ["1e12", "0", "-5", "abc", "3600001", "1.5"]) {
+      const res = await post(gateway.base, "/local/echo", JSON.stringify({ text: "x" }), {
+        "x-tether-timeout-ms": value
+      })
+      expect(res.status, value).toBe(400)
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+        "x-tether-timeout-ms"
+      )
+    }
+    const ok = await post(gateway.base, "/local/echo", JSON.stringify({ text: "x" }), {
+      "x-tether-timeout-ms": "3600000"
+    })
+    expect(ok.status).toBe(200)
+    expect(gateway.output()).not.toContain("TimeoutOverflowWarning")
+  })
+
+  it("a server that is not Ready answers 503 with Retry-After after --wait-ready, not 504 after the deadline", async () => {
+    const started = Date.now()
+    const res = await post(gateway.base, "/down/echo", JSON.stringify({ text: "x" }), {})
+    const elapsed = Date.now() - started
+    expect(res.status).toBe(503)
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
+    expect(((await res.json()) as { error: { tag: string } }).error.tag).toBe("ServerUnavailable")
+    expect(elapsed).toBeGreaterThanOrEqual(900)
+    expect(elapsed).toBeLessThan(10_000)
+  })
+
+  it("a password in a server URL never shows in /health, error bodies, /metrics or the logs", async () => {
+    await waitFor(async () => {
+      const h = (await (await fetch(`${gateway.base}/health`)).json()) as {
+        servers: Record<string, { last_error: string | null }>
+      }
+      return h.servers["sec"]?.last_error !== null && h.servers["sec"]?.last_error !== undefined
+    })
+    const health = await (await fetch(`${gateway.base}/health`)).text()
+    expect(health).toContain("127.0.0.1")
+    const call = await (await post(gateway.base, "/sec/echo", JSON.stringify({ text: "x" }), {})).text()
+    const metrics = await (await fetch(`${gateway.base}/metrics`)).text()
+    for (const text of [health, call, metrics, gateway.output()]) {
+      expect(text).not.toContain(SECRET_PASSWORD)
+    }
+  })
+
+  it("an upstream error body shows as a bounded excerpt with its secrets and escapes removed", async () => {
+    await waitFor(async () => {
+      const h = (await (await fetch(`${gateway.base}/health`)).json()) as {
+        servers: Record<string, { last_error: string | null }>
+      }
+      return (h.servers["upstream"]?.last_error ?? "").includes("boom")
+    })
+    const health = (await (await fetch(`${gateway.base}/health`)).json()) as {
+      servers: Record<string, { last_error: string }>
+    }
+    const lastError = health.servers["upstream"]!.last_error
+    const call = (await (await post(gateway.base, "/upstream/echo", "{}", {})).json()) as {
+      error: { message: string }
+    }
+    for (const text of [lastError, call.error.message]) {
+      expect(text.length).toBeLessThanOrEqual(1_100)
+      expect(text).not.toContain(UPSTREAM_TOKEN)
+      expect(text).not.toContain("\u001b")
+    }
+    expect(gateway.output()).not.toContain(UPSTREAM_TOKEN)
+  })
+
+  it("with stdout redirected to a file, serve logs JSON lines", async () => {
+    await waitFor(async () => gateway.output().includes("local: Ready"))
+    const lines = gateway
+      .output()
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+    const ready = lines.map((l) => JSON.parse(l) as { message: string; logLevel: string })
+    expect(ready).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/^local: Ready/) }))
+    expect(ready.every((l) => typeof l.logLevel === "string")).toBe(true)
+  })
+
+  it("a chunked body over --max-body is a 413, not a reset connection", async () => {
+    expect(await postChunked(gateway.base, "/local/echo", 64, {})).toBe(413)
+    // Under the limit, chunked works as before.
+    expect(await postChunked(gateway.base, "/local/echo", 1, {})).toBe(200)
+  })
+
+  it("a tool with a 110-character name is listed in /openapi.json and callable", async () => {
+    const name = `t${"o".repeat(108)}l`
+    expect(name).toHaveLength(110)
+    expect((await post(gateway.base, "/local/add_tool", JSON.stringify({ name }), {})).status).toBe(200)
+    await waitFor(async () => {
+      const doc = (await (await fetch(`${gateway.base}/openapi.json`)).json()) as { paths: object }
+      return `/local/${name}` in doc.paths
+    })
+    const res = await post(gateway.base, `/local/${name}`, "{}", {})
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ content: [{ type: "text", text: name }] })
+  })
+})
+
+/** Runs `tether serve` to its exit (it must exit on its own; killed after 50 s). */
+const serveOnce = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<{ code: number | null; out: string; err: string }>((resolveRun) => {
+    const child = spawn(process.execPath, ["bin/tether.js", "serve", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, TETHER_API_KEY: "", ...env }
+    })
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()))
+    child.stderr.on("data", (c: Buffer) => (err += c.toString()))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 50_000)
+    child.once("close", (code) => {
+      clearTimeout(timer)
+      resolveRun({ code, out, err })
+    })
+  })
+
+describe.concurrent("tether serve: refusing to start", { timeout: 120_000 }, () => {
+  let config: string
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), "tether-gw3-"))
+    config = join(dir, "mcp.json")
+    writeFileSync(
+      config,
+      JSON.stringify({ mcpServers: { local: { command: process.execPath, args: [FIXTURE] } } })
+    )
+  })
+
+  it("an empty --api-key (an unset variable) or TETHER_API_KEY exits 2 unless --no-auth", async () => {
+    const [flag, env] = await Promise.all([
+      serveOnce(["--config", config, "--port", "0", "--api-key", ""]),
+      serveOnce(["--config", config, "--port", "0"], { TETHER_API_KEY: "" })
+    ])
+    for (const run of [flag, env]) {
+      expect(run.code).toBe(2)
+      expect(run.err.trim().split("\n")).toHaveLength(1)
+      expect(run.err).toMatch(/empty.*--no-auth/)
+      expect(run.out).not.toContain("LISTENING")
+    }
+  })
+
+  it("a bad config and a busy port exit 2 with one line and no stack trace", async () => {
+    const busy = createNetServer()
+    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()))
+    const port = (busy.address() as { port: number }).port
+    const bad = join(tmpdir(), `tether-missing-${process.pid}.json`)
+    const [missing, inUse] = await Promise.all([
+      serveOnce(["--config", bad, "--port", "0", "--no-auth"]),
+      serveOnce(["--config", config, "--port", String(port), "--no-auth"])
+    ])
+    busy.close()
+    expect(missing.code).toBe(2)
+    expect(missing.err.trim().split("\n")).toHaveLength(1)
+    expect(missing.err).toContain("not found")
+    expect(inUse.code).toBe(2)
+    expect(inUse.err.trim().split("\n")).toHaveLength(1)
+    expect(inUse.err).toContain(`port ${port}`)
+    for (const run of [missing, inUse]) expect(run.err).not.toMatch(/^ {4}at /m)
+  })
+
+  it("no key on a non-loopback address warns on stderr", async () => {
+    // 192.0.2.1 (TEST-NET-1) is not this machine's: the warning comes first, then a one-line listen failure.
+    const run = await serveOnce(["--config", config, "--port", "0", "--host", "192.0.2.1", "--no-auth"])
+    expect(run.err).toMatch(/^WARNING: listening on 192\.0\.2\.1 without an API key/m)
+    expect(run.code).toBe(2)
+    expect(run.err).toContain("192.0.2.1")
+  })
+})
+
+describe("tether serve --api-key-file", () => {
+  it("reads the key from a file: 401 without it, 200 with it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tether-gw4-"))
+    const config = join(dir, "mcp.json")
+    const keyFile = join(dir, "key")
+    writeFileSync(
+      config,
+      JSON.stringify({ mcpServers: { local: { command: process.execPath, args: [FIXTURE] } } })
+    )
+    writeFileSync(keyFile, "file-key-456\n")
+    const gw = await startGateway(config, ["--api-key-file", keyFile])
+    try {
+      expect((await post(gw.base, "/local/echo", JSON.stringify({ text: "x" }), {})).status).toBe(401)
+      const ok = await post(gw.base, "/local/echo", JSON.stringify({ text: "x" }), {
+        authorization: "Bearer file-key-456"
+      })
+      expect(ok.status).toBe(200)
+    } finally {
+      expect(await stop(gw.child)).toBe(0)
+    }
   })
 })

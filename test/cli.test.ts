@@ -218,3 +218,57 @@ describe.concurrent("tether CLI", { timeout: 150_000 }, () => {
     expect(run).toMatchObject({ code: 0, stdout: "from env\n" })
   })
 })
+
+describe.concurrent("tether CLI: failures a script can see", { timeout: 150_000 }, () => {
+  const PASSWORD = "cli-s3cret-pw"
+  let broken: string
+
+  beforeAll(async () => {
+    broken = join(dir, "broken.json")
+    writeFileSync(
+      broken,
+      JSON.stringify({
+        mcpServers: {
+          missing: { command: "tether-no-such-command-xyz" },
+          sec: { url: `http://bob:${PASSWORD}@127.0.0.1:${await freePort()}/mcp`, optional: true }
+        }
+      })
+    )
+  })
+
+  it("call --timeout -1 is a usage error (exit 2), not an unreachable server", async () => {
+    const run = await tether(["call", "fixture", "echo", "--timeout", "-1", "--config", config])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain("--timeout")
+    noStackTrace(run.stderr)
+  })
+
+  it("tools and status exit 3 with the SpawnFailed reason in one line when a required server cannot start", async () => {
+    const [tools, status] = await Promise.all([
+      tether(["tools", "--config", broken, "--wait", "3000"]),
+      tether(["status", "--json", "--config", broken, "--wait", "3000"])
+    ])
+    for (const run of [tools, status]) {
+      expect(run.code).toBe(3)
+      const lines = run.stderr.trim().split("\n")
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/^error \(SpawnFailed\): missing .*tether-no-such-command-xyz/)
+      noStackTrace(run.stderr)
+    }
+    // The password of a server URL shows nowhere, not even in JSON.
+    expect(status.stdout).toContain("127.0.0.1")
+    for (const run of [tools, status]) expect(run.stdout + run.stderr).not.toContain(PASSWORD)
+  })
+
+  it("call on a server whose URL holds a password never prints the password", async () => {
+    const [text, json] = await Promise.all([
+      tether(["call", "sec", "echo", "--timeout", "3000", "--config", broken]),
+      tether(["call", "sec", "echo", "--json", "--timeout", "3000", "--config", broken])
+    ])
+    for (const run of [text, json]) {
+      expect(run.code).not.toBe(0)
+      expect(run.stdout + run.stderr).toContain("127.0.0.1")
+      expect(run.stdout + run.stderr).not.toContain(PASSWORD)
+    }
+  })
+})

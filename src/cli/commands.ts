@@ -7,11 +7,19 @@
  */
 import { Console, Effect, Option, Schedule } from "effect"
 import * as Config from "../Config.js"
-import * as ConnectionState from "../ConnectionState.js"
 import * as Errors from "../Errors.js"
 import * as McpPool from "../McpPool.js"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { exitCodeOf, formatError, formatStatus, formatTools, renderResult } from "./format.js"
+import { excerpt } from "../internal/redact.js"
+import {
+  errorJson,
+  exitCodeOf,
+  formatError,
+  formatStatus,
+  formatTools,
+  renderResult,
+  statusJson
+} from "./format.js"
 
 /** Builds the pool from the config for the length of one command. */
 const withPool = <A, E>(
@@ -25,22 +33,59 @@ const withPool = <A, E>(
     return yield* Effect.scoped(Effect.flatMap(McpPool.make(loaded), use))
   }).pipe(Effect.provide(NodeContext.layer))
 
+/**
+ * Required servers that are not Ready, one line each (`error (SpawnFailed): broken: …`):
+ * `tools` and `status` print what they have, then exit 3 when there is any, so a script
+ * never reads an empty catalogue as success.
+ */
+const unavailableRequired = (pool: McpPool.McpPool, only: string | undefined) =>
+  Effect.map(pool.status, (all) =>
+    all
+      .filter((s) => (only === undefined || s.server === only) && !s.optional && s.state !== "Ready")
+      .map((s) =>
+        s.lastError === undefined
+          ? `error (ServerUnavailable): ${s.server} is not ready (${s.state})`
+          : `error (${s.lastError.tag}): ${s.server} is not ready (${s.state}): ${excerpt(s.lastError.message, 300)}`
+      )
+  )
+
+/** A command's result with the required servers that were not Ready when it ended. */
+interface Checked<A> {
+  readonly value: A
+  readonly unavailable: ReadonlyArray<string>
+}
+
+const checked = <A, E>(
+  pool: McpPool.McpPool,
+  effect: Effect.Effect<A, E>,
+  only?: string
+): Effect.Effect<Checked<A>, E> =>
+  Effect.zipWith(effect, unavailableRequired(pool, only), (value, unavailable) => ({ value, unavailable }))
+
 /** Prints, then sets the exit code; expected errors never show a stack trace. */
 const report = <A>(
   json: boolean,
   effect: Effect.Effect<A, Errors.TetherError>,
   render: (a: A) => string,
-  toJson: (a: A) => unknown
+  toJson: (a: A) => unknown,
+  unavailable: (a: A) => ReadonlyArray<string> = () => []
 ) =>
   Effect.matchEffect(effect, {
-    onSuccess: (a) => (json ? Console.log(JSON.stringify(toJson(a), null, 2)) : Console.log(render(a))),
+    onSuccess: (a) =>
+      Effect.zipRight(
+        json ? Console.log(JSON.stringify(toJson(a), null, 2)) : Console.log(render(a)),
+        unavailable(a).length === 0
+          ? Effect.void
+          : Effect.zipRight(
+              Console.error(unavailable(a).join("\n")),
+              Effect.sync(() => {
+                process.exitCode = 3
+              })
+            )
+      ),
     onFailure: (error) =>
       Effect.zipRight(
-        json
-          ? Console.log(
-              JSON.stringify({ error: { ...error, tag: error._tag, message: error.message } }, null, 2)
-            )
-          : Console.error(formatError(error)),
+        json ? Console.log(JSON.stringify(errorJson(error), null, 2)) : Console.error(formatError(error)),
         Effect.sync(() => {
           process.exitCode = exitCodeOf(error)
         })
@@ -66,15 +111,22 @@ export const tools = ({
 }) =>
   report(
     json,
-    withPool(config, (pool) => pool.tools({ server: Option.getOrUndefined(server), timeout: wait })),
-    formatTools,
-    (entries) =>
-      entries.map((e) => ({
+    withPool(config, (pool) =>
+      checked(
+        pool,
+        pool.tools({ server: Option.getOrUndefined(server), timeout: wait }),
+        Option.getOrUndefined(server)
+      )
+    ),
+    (c) => formatTools(c.value),
+    (c) =>
+      c.value.map((e) => ({
         name: e.name,
         server: e.server,
         description: e.tool.description,
         inputSchema: e.tool.inputSchema
-      }))
+      })),
+    (c) => c.unavailable
   )
 
 /**
@@ -140,15 +192,12 @@ export const status = ({
           Effect.timeout(wait),
           Effect.ignore
         )
-        return yield* pool.status
+        return yield* checked(pool, pool.status)
       })
     ),
-    formatStatus,
-    (all) =>
-      all.map((s) => ({
-        ...s,
-        detail: s.detail === undefined ? undefined : ConnectionState.describe(s.detail)
-      }))
+    (c) => formatStatus(c.value),
+    (c) => c.value.map(statusJson),
+    (c) => c.unavailable
   )
 
 const parseArgs = (text: string) =>

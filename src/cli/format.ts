@@ -4,8 +4,10 @@
  * @since 0.1.0
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
+import * as ConnectionState from "../ConnectionState.js"
 import * as Errors from "../Errors.js"
 import type * as McpPool from "../McpPool.js"
+import { excerpt, redactUrlCredentials, safeMessage } from "../internal/redact.js"
 
 /**
  * The exit code for an error: 1 tool/business, 2 usage/config, 3 server unavailable.
@@ -42,8 +44,41 @@ export const formatError = (error: Errors.TetherError): string => {
       : Errors.isRecoverable(error)
         ? "\nhint: the server is unreachable or unhealthy; `tether status` shows every server's state"
         : ""
-  return `error (${error._tag}): ${error.message}${hint}`
+  return `error (${error._tag}): ${safeMessage(error)}${hint}`
 }
+
+/**
+ * One error as JSON (`--json`): its fields, with the message (and any text a server
+ * wrote: `lastError`, `cause`, `data`) as a bounded, sanitized excerpt.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const errorJson = (error: Errors.TetherError): { readonly error: Record<string, unknown> } => {
+  const fields: Record<string, unknown> = { ...error }
+  for (const key of ["lastError", "cause"]) {
+    const value = fields[key]
+    if (typeof value === "string") fields[key] = excerpt(value)
+  }
+  if (error._tag === "ProtocolError" && error.data !== undefined) {
+    fields["data"] = excerpt(typeof error.data === "string" ? error.data : (JSON.stringify(error.data) ?? ""))
+  }
+  if (error._tag === "SpawnFailed") fields["command"] = redactUrlCredentials(error.command)
+  return { error: { ...fields, tag: error._tag, message: safeMessage(error) } }
+}
+
+/**
+ * A server's status as JSON (`status --json`), its last error sanitized like {@link errorJson}.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const statusJson = (s: McpPool.ConnectionStatus): Record<string, unknown> => ({
+  ...s,
+  lastError:
+    s.lastError === undefined ? undefined : { ...s.lastError, message: excerpt(s.lastError.message) },
+  detail: s.detail === undefined ? undefined : excerpt(ConnectionState.describe(s.detail))
+})
 
 const pad = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? []
@@ -76,7 +111,7 @@ export const formatStatus = (all: ReadonlyArray<McpPool.ConnectionStatus>): stri
       s.state,
       String(s.connectAttempts),
       String(s.reconnects),
-      s.lastError === undefined ? "-" : `${s.lastError.tag}: ${s.lastError.message.split("\n")[0]}`
+      s.lastError === undefined ? "-" : excerpt(`${s.lastError.tag}: ${s.lastError.message}`, 200)
     ])
   ])
 

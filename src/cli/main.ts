@@ -26,7 +26,7 @@ const commands = Effect.promise(() => import("./commands.js"))
 
 const configOption = SharedOptions.config
 const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text"))
-const waitOption = Options.integer("wait").pipe(
+const waitOption = SharedOptions.integerIn("wait", 0, SharedOptions.MAX_TIMEOUT_MS).pipe(
   Options.withDescription("How long to wait for servers to connect, in ms"),
   Options.withDefault(10_000)
 )
@@ -58,7 +58,7 @@ const call = Command.make(
       Options.withDescription("Tool arguments as a JSON object"),
       Options.withDefault("{}")
     ),
-    timeout: Options.integer("timeout").pipe(
+    timeout: SharedOptions.integerIn("timeout", 1, SharedOptions.MAX_TIMEOUT_MS).pipe(
       Options.withDescription("Deadline of the call in ms"),
       Options.optional
     )

@@ -14,20 +14,23 @@ const options = {
     Options.withDefault("127.0.0.1"),
     Options.withDescription("Address to bind")
   ),
-  port: Options.integer("port").pipe(
+  port: SharedOptions.integerIn("port", 0, 65_535).pipe(
     Options.withDefault(8000),
     Options.withDescription("Port (0: any free port)")
   ),
-  apiKey: Options.redacted("api-key").pipe(
-    Options.withDescription("Require Authorization: Bearer <key> (also TETHER_API_KEY)"),
-    Options.optional
-  ),
+  ...SharedOptions.auth,
   protectHealth: Options.boolean("protect-health").pipe(
     Options.withDescription("Require the API key for /health too")
   ),
-  maxBody: Options.integer("max-body").pipe(
+  maxBody: SharedOptions.integerIn("max-body", 1, 1024 * 1024 * 1024).pipe(
     Options.withDefault(1024 * 1024),
     Options.withDescription("Largest request body in bytes")
+  ),
+  waitReady: SharedOptions.integerIn("wait-ready", 0, SharedOptions.MAX_TIMEOUT_MS).pipe(
+    Options.withDefault(5_000),
+    Options.withDescription(
+      "How long a call to a server that is not Ready waits for it before a 503, in ms (within the call's deadline)"
+    )
   )
 }
 

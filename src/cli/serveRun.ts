@@ -4,13 +4,18 @@
  *
  * @since 0.1.0
  */
+import type { HttpServerError } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Config as EffectConfig, Effect, Layer, LogLevel, Logger, Option, Redacted, Stream } from "effect"
+import { Console, Effect, Layer, LogLevel, Logger, Option, Stream } from "effect"
 import * as Config from "../Config.js"
 import * as ConnectionState from "../ConnectionState.js"
+import type * as Errors from "../Errors.js"
 import * as Gateway from "../Gateway.js"
 import * as McpPool from "../McpPool.js"
 import * as Prometheus from "../Prometheus.js"
+import { excerpt } from "../internal/redact.js"
+import * as Auth from "./auth.js"
+import { exitCodeOf, formatError } from "./format.js"
 import type { ServeOptions } from "./serve.js"
 
 /** Logs every default connection's state changes at Info (operators read these). */
@@ -30,32 +35,93 @@ const logTransitions = Effect.gen(function* () {
   }
 })
 
+/** Log lines pass through the same redaction as error bodies: no URL password, no token. */
+const redactMessage = (message: unknown): unknown =>
+  typeof message === "string"
+    ? excerpt(message, 4_000)
+    : Array.isArray(message)
+      ? message.map((m: unknown) => (typeof m === "string" ? excerpt(m, 4_000) : m))
+      : message
+
 /**
- * Runs the gateway until the process is told to stop.
+ * Pretty lines on a terminal; otherwise one JSON object a line on stdout, which is what
+ * log collectors read. (`Logger.jsonLogger` only formats; it needs a console to print.)
+ */
+const loggerLayer = (tty: boolean) =>
+  Logger.replace(
+    Logger.prettyLoggerDefault,
+    Logger.mapInput(
+      tty ? Logger.prettyLoggerDefault : Logger.withConsoleLog(Logger.jsonLogger),
+      redactMessage
+    )
+  )
+
+const codeOf = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+    ? cause.code
+    : undefined
+
+/** One line for a listen failure, naming the address. */
+const listenFailure = (error: HttpServerError.ServeError, host: string, port: number): string => {
+  const where = `${host}:${port}`
+  switch (codeOf(error.cause)) {
+    case "EADDRINUSE":
+      return `error (PortInUse): port ${port} on ${host} is already in use; stop what listens there or pick another --port`
+    case "EACCES":
+      return `error (PermissionDenied): not allowed to listen on ${where} (ports below 1024 need privileges); pick another --port`
+    case "EADDRNOTAVAIL":
+      return `error (AddressNotAvailable): ${host} is not an address of this machine; check --host`
+    default:
+      return `error (ListenFailed): could not listen on ${where}: ${excerpt(String(error.cause), 300)}`
+  }
+}
+
+/**
+ * Runs the gateway until the process is told to stop. Expected failures (a bad config, an
+ * empty API key, a port in use) are one line on stderr and exit 2, like every other command.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = ({ apiKey, config, host, maxBody, port, protectHealth }: ServeOptions) =>
+export const run = ({
+  apiKey,
+  apiKeyFile,
+  config,
+  host,
+  maxBody,
+  noAuth,
+  port,
+  protectHealth,
+  waitReady
+}: ServeOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
-    const envKey = yield* EffectConfig.option(EffectConfig.redacted("TETHER_API_KEY")).pipe(Effect.orDie)
-    const key = Option.orElse(apiKey, () => envKey).pipe(
-      Option.filter((k) => Redacted.value(k).length > 0),
-      Option.getOrUndefined
-    )
+    const key = yield* Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host })
     const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
     const pool = McpPool.layerFromFile(path).pipe(Layer.provide(NodeContext.layer))
     const app = Layer.mergeAll(
-      Gateway.layer({ host, port, apiKey: key, healthOpen: !protectHealth, maxBodyBytes: maxBody }),
+      Gateway.layer({
+        host,
+        port,
+        apiKey: key,
+        healthOpen: !protectHealth,
+        maxBodyBytes: maxBody,
+        waitReadyMs: waitReady
+      }),
       Layer.scopedDiscard(logTransitions)
     ).pipe(Layer.provide(Layer.merge(pool, Prometheus.layer)))
-    // Machines read the logs when stdout is not a terminal: one JSON object a line.
-    const logger = process.stdout.isTTY
-      ? Layer.empty
-      : Logger.replace(Logger.prettyLoggerDefault, Logger.jsonLogger)
     return yield* Layer.launch(app).pipe(
-      Effect.provide(logger),
+      Effect.provide(loggerLayer(process.stdout.isTTY === true)),
       Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Info)
     )
-  })
+  }).pipe(
+    Effect.provide(NodeContext.layer),
+    Effect.catchAll((error: Errors.TetherError | HttpServerError.ServeError) =>
+      Effect.zipRight(
+        Console.error(error._tag === "ServeError" ? listenFailure(error, host, port) : formatError(error)),
+        Effect.sync(() => {
+          process.exitCode = error._tag === "ServeError" ? 2 : exitCodeOf(error)
+        })
+      )
+    )
+  )

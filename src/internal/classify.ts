@@ -11,6 +11,7 @@ import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
 import { Cause, Predicate } from "effect"
 import type { ClassifyContext, Classified } from "../Errors.js"
 import * as Errors from "../Errors.js"
+import { redactUrlCredentials } from "./redact.js"
 import {
   ChildExitedError,
   HttpStatusError,
@@ -65,8 +66,14 @@ const classifiedTags: ReadonlySet<string> = new Set([
   "SpawnFailed"
 ])
 
-/** The message, with the inner cause's message when there is one ("fetch failed: connect ECONNREFUSED …"). */
-const messageOf = (u: unknown): string => {
+/**
+ * The message, with the inner cause's message when there is one ("fetch failed: connect
+ * ECONNREFUSED …"). URL credentials are masked: undici quotes the whole URL when it
+ * refuses one with a password.
+ */
+const messageOf = (u: unknown): string => redactUrlCredentials(rawMessageOf(u))
+
+const rawMessageOf = (u: unknown): string => {
   if (!(u instanceof Error)) return Predicate.isString(u) ? u : safeStringify(u)
   const inner = u.cause instanceof Error ? u.cause.message : undefined
   return inner !== undefined && inner.length > 0 && !u.message.includes(inner)

@@ -7,13 +7,15 @@
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
 import type { JsonSchemaType } from "@modelcontextprotocol/sdk/validation/types"
-import { Clock, Console, Effect, Option, Redacted } from "effect"
+import { Chunk, Clock, Console, Effect, Option, Redacted, Stream } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
-import type * as Errors from "../Errors.js"
+import * as ConnectionState from "../ConnectionState.js"
+import * as Errors from "../Errors.js"
 import type { Options } from "../Gateway.js"
 import * as McpPool from "../McpPool.js"
 import { Prometheus } from "../Prometheus.js"
-import { docsPage, document } from "./openapi.js"
+import { docsPage, document, MAX_TIMEOUT_MS } from "./openapi.js"
+import { excerpt, safeMessage } from "./redact.js"
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   HttpServerResponse.unsafeJson(body, { status, headers })
@@ -21,6 +23,11 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
 const errorBody = (tag: string, message: string, extra: Record<string, unknown> = {}) => ({
   error: { tag, message, ...extra }
 })
+
+export { MAX_TIMEOUT_MS }
+
+/** @internal The longest tool (MCP: 128 characters) or server name the routes match. */
+export const MAX_NAME_LENGTH = 256
 
 /** @internal The error → HTTP mapping (documented in Gateway.ts). */
 export const httpErrorOf = (
@@ -32,10 +39,11 @@ export const httpErrorOf = (
   readonly body: unknown
 } => {
   const base = { server: error.server }
+  const message = safeMessage(error)
   switch (error._tag) {
     case "UnknownServer":
     case "UnknownTool":
-      return { status: 404, headers: {}, body: errorBody(error._tag, error.message, base) }
+      return { status: 404, headers: {}, body: errorBody(error._tag, message, base) }
     case "ToolFailed":
       return { status: 200, headers: {}, body: error.result }
     case "ProtocolError":
@@ -43,18 +51,18 @@ export const httpErrorOf = (
         ? {
             status: 422,
             headers: {},
-            body: errorBody(error._tag, error.message, { ...base, code: error.code })
+            body: errorBody(error._tag, message, { ...base, code: error.code })
           }
         : {
             status: 502,
             headers: {},
-            body: errorBody(error._tag, error.message, { ...base, code: error.code })
+            body: errorBody(error._tag, message, { ...base, code: error.code })
           }
     case "OutcomeUnknown":
       return {
         status: 502,
         headers: {},
-        body: errorBody(error._tag, error.message, {
+        body: errorBody(error._tag, message, {
           ...base,
           tool: error.tool,
           request_id: error.requestId,
@@ -62,12 +70,12 @@ export const httpErrorOf = (
         })
       }
     case "RequestTimeout":
-      return { status: 504, headers: {}, body: errorBody(error._tag, error.message, base) }
+      return { status: 504, headers: {}, body: errorBody(error._tag, message, base) }
     case "InvalidConfig":
-      return { status: 500, headers: {}, body: errorBody(error._tag, error.message, base) }
+      return { status: 500, headers: {}, body: errorBody(error._tag, message, base) }
     case "Unauthorized":
     case "InvalidResponse":
-      return { status: 502, headers: {}, body: errorBody(error._tag, error.message, base) }
+      return { status: 502, headers: {}, body: errorBody(error._tag, message, base) }
     default: {
       // Recoverable families and SpawnFailed: the server is unavailable right now.
       const retryAfterMs =
@@ -80,7 +88,7 @@ export const httpErrorOf = (
       return {
         status: 503,
         headers: { "retry-after": String(seconds) },
-        body: errorBody(error._tag, error.message, base)
+        body: errorBody(error._tag, message, base)
       }
     }
   }
@@ -108,6 +116,7 @@ export const announce = HttpServer.addressFormattedWith((address) =>
 /** @internal */
 export const makeApp = (options: Options) => {
   const maxBody = options.maxBodyBytes ?? 1024 * 1024
+  const waitReadyMs = options.waitReadyMs ?? 5_000
   const healthOpen = options.healthOpen ?? true
   const apiKey = options.apiKey
 
@@ -144,7 +153,9 @@ export const makeApp = (options: Options) => {
           error_count: s.errors,
           reconnect_attempts: Math.max(0, s.connectAttempts - 1),
           reconnects: s.reconnects,
-          last_error: s.lastError === undefined ? null : `${s.lastError.tag}: ${s.lastError.message}`,
+          // Open without the key: never more than a sanitized excerpt of what a server said.
+          last_error:
+            s.lastError === undefined ? null : excerpt(`${s.lastError.tag}: ${s.lastError.message}`),
           last_check: new Date(now).toISOString(),
           since: new Date(s.since).toISOString()
         }
@@ -184,14 +195,23 @@ export const makeApp = (options: Options) => {
         json(413, errorBody("PayloadTooLarge", `body of ${declared} bytes exceeds the limit of ${maxBody}`))
       )
     }
-    const text = yield* request.text.pipe(
-      HttpServerRequest.withMaxBodySize(Option.some(maxBody)),
-      Effect.mapError((e) =>
-        String(e.cause).includes("maxBytes")
-          ? json(413, errorBody("PayloadTooLarge", `body exceeds the limit of ${maxBody} bytes`))
-          : json(400, errorBody("BadRequest", `could not read the body: ${e.message}`))
-      )
+    // A chunked body has no length up front. Stopping to read it mid-way destroys the
+    // request stream, and the client sees a reset instead of the 413: so the rest is read
+    // and dropped (bounded by the server's request timeout), keeping at most `maxBody`.
+    const read = yield* request.stream.pipe(
+      Stream.runFold({ chunks: Chunk.empty<Uint8Array>(), bytes: 0 }, (acc, chunk) => ({
+        chunks:
+          acc.bytes + chunk.length > maxBody ? Chunk.empty<Uint8Array>() : Chunk.append(acc.chunks, chunk),
+        bytes: acc.bytes + chunk.length
+      })),
+      Effect.mapError((e) => json(400, errorBody("BadRequest", `could not read the body: ${e.message}`)))
     )
+    if (read.bytes > maxBody) {
+      return yield* Effect.fail(
+        json(413, errorBody("PayloadTooLarge", `body of ${read.bytes} bytes exceeds the limit of ${maxBody}`))
+      )
+    }
+    const text = Buffer.concat(Chunk.toReadonlyArray(read.chunks)).toString("utf8")
     if (text.trim() === "") return {}
     const parsed = yield* Effect.try({
       try: (): unknown => JSON.parse(text),
@@ -212,12 +232,79 @@ export const makeApp = (options: Options) => {
     return parsed as Record<string, unknown>
   })
 
+  /** `x-tether-timeout-ms`, or a ready 400 when it is not a whole number in 1..MAX_TIMEOUT_MS. */
+  const timeoutOf = Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const raw = request.headers["x-tether-timeout-ms"]
+    if (raw === undefined) return undefined
+    const ms = Number(raw)
+    if (raw.trim() === "" || !Number.isInteger(ms) || ms < 1 || ms > MAX_TIMEOUT_MS) {
+      return yield* Effect.fail(
+        json(
+          400,
+          errorBody(
+            "BadRequest",
+            `x-tether-timeout-ms must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(excerpt(raw, 40))}`
+          )
+        )
+      )
+    }
+    return ms
+  })
+
+  /**
+   * Waits at most `waitReady` (and never past the call's deadline) for a server that is
+   * not Ready, so a request to a server that is down gets a quick 503 with `Retry-After`
+   * instead of holding the client for the whole call deadline. Returns the time waited.
+   */
+  const awaitReady = (pool: McpPool.McpPool, server: string, timeout: number | undefined) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* pool.connection(server)
+        const state = yield* conn.state
+        if (ConnectionState.isReady(state)) return 0
+        const started = yield* Clock.currentTimeMillis
+        // A connection that gave up does not try again before `retryAt`: no use waiting.
+        const wait =
+          state._tag === "Failed" && state.retryAt > started + waitReadyMs
+            ? 0
+            : Math.min(waitReadyMs, timeout ?? conn.policy.call.timeout)
+        const ready = yield* conn.changes.pipe(
+          Stream.filter(ConnectionState.isReady),
+          Stream.runHead,
+          Effect.timeout(wait),
+          Effect.option
+        )
+        const now = yield* Clock.currentTimeMillis
+        if (Option.isSome(ready) && Option.isSome(ready.value)) return now - started
+        const current = yield* conn.state
+        const retryAt =
+          current._tag === "Reconnecting"
+            ? current.nextRetryAt
+            : current._tag === "Failed"
+              ? current.retryAt
+              : now + 1_000
+        const lastError =
+          current._tag === "Reconnecting" || current._tag === "Failed" ? current.lastError : undefined
+        return yield* new Errors.ServerUnavailable({
+          server,
+          retryAt: Math.max(retryAt, now + 1_000),
+          lastError: lastError === undefined ? undefined : `${lastError._tag}: ${lastError.message}`,
+          message:
+            `${server} is not ready (${ConnectionState.describe(current)}) after waiting ${now - started} ms` +
+            ` (--wait-ready ${waitReadyMs} ms)`
+        })
+      })
+    )
+
   const callTool = Effect.gen(function* () {
     const pool = yield* McpPool.McpPool
     const params = yield* HttpRouter.params
     const server = params["server"] ?? ""
     const tool = params["tool"] ?? ""
+    const timeout = yield* timeoutOf
     const args = yield* readArgs
+    const waited = yield* awaitReady(pool, server, timeout)
     const entries = yield* pool.tools({ server, timeout: "5 seconds" })
     const entry = entries.find((e) => e.tool.name === tool)
     if (entry !== undefined) {
@@ -233,14 +320,12 @@ export const makeApp = (options: Options) => {
         )
       }
     }
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const timeoutHeader = Number(request.headers["x-tether-timeout-ms"])
     const result = yield* pool.callTool(server, tool, args, {
-      timeout: Number.isFinite(timeoutHeader) && timeoutHeader > 0 ? timeoutHeader : undefined
+      timeout: timeout === undefined ? undefined : Math.max(1, timeout - waited)
     })
     return json(200, result)
   }).pipe(
-    // readArgs fails with a ready response; everything else is a Tether error.
+    // timeoutOf and readArgs fail with a ready response; everything else is a Tether error.
     Effect.catchAll((e) => (HttpServerResponse.isServerResponse(e) ? Effect.succeed(e) : respondError(e)))
   )
 
@@ -251,7 +336,7 @@ export const makeApp = (options: Options) => {
     return json(202, { status: "reconnecting", server: params["name"] })
   }).pipe(Effect.catchAll(respondError))
 
-  return HttpRouter.empty.pipe(
+  const router = HttpRouter.empty.pipe(
     HttpRouter.get("/health", guarded(health, healthOpen)),
     HttpRouter.get("/metrics", guarded(metrics)),
     HttpRouter.get("/openapi.json", guarded(openapi)),
@@ -262,4 +347,6 @@ export const makeApp = (options: Options) => {
       guarded(Effect.succeed(json(404, errorBody("NotFound", "no such route; see /docs"))))
     )
   )
+  // find-my-way caps a path parameter at 100 characters; MCP allows tool names of 128.
+  return HttpRouter.withRouterConfig(router, { maxParamLength: MAX_NAME_LENGTH })
 }

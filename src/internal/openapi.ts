@@ -9,6 +9,9 @@
 import type { CatalogueEntry } from "../McpPool.js"
 import { VERSION } from "./version.js"
 
+/** @internal The largest `x-tether-timeout-ms` (and CLI `--timeout`) accepted: one hour. */
+export const MAX_TIMEOUT_MS = 3_600_000
+
 const errorSchema = {
   type: "object",
   properties: {
@@ -83,6 +86,15 @@ export const document = (
         ...(entry.tool.description !== undefined ? { description: entry.tool.description } : {}),
         tags: [entry.server],
         security,
+        parameters: [
+          {
+            name: "x-tether-timeout-ms",
+            in: "header",
+            required: false,
+            description: "Deadline of the call in milliseconds",
+            schema: { type: "integer", minimum: 1, maximum: MAX_TIMEOUT_MS }
+          }
+        ],
         requestBody: {
           required: true,
           content: { "application/json": { schema: entry.tool.inputSchema } }
@@ -92,7 +104,9 @@ export const document = (
             description: "The tool's result (also when the tool reported an error: see isError)",
             content: { "application/json": { schema: { $ref: "#/components/schemas/CallToolResult" } } }
           },
-          "400": errorResponse("Malformed JSON body"),
+          "400": errorResponse(
+            `Malformed JSON body, or x-tether-timeout-ms not a whole number from 1 to ${MAX_TIMEOUT_MS}`
+          ),
           "401": errorResponse("Missing or wrong API key"),
           "404": errorResponse("Unknown server or tool"),
           "413": errorResponse("Body too large"),
