@@ -422,6 +422,13 @@ describe("tether serve: hostile input and operations", () => {
     expect(((await res.json()) as { error: { tag: string } }).error.tag).toBe("ServerUnavailable")
     expect(elapsed).toBeGreaterThanOrEqual(900)
     expect(elapsed).toBeLessThan(10_000)
+    // A shorter deadline bounds the wait too.
+    const quick = Date.now()
+    const short = await post(gateway.base, "/down/echo", JSON.stringify({ text: "x" }), {
+      "x-tether-timeout-ms": "200"
+    })
+    expect(short.status).toBe(503)
+    expect(Date.now() - quick).toBeLessThan(900)
   })
 
   it("a password in a server URL never shows in /health, error bodies, /metrics or the logs", async () => {
