@@ -26,6 +26,9 @@ const errorBody = (tag: string, message: string, extra: Record<string, unknown> 
 
 export { MAX_TIMEOUT_MS }
 
+/** How much of an oversized chunked body is read (and dropped) so the client gets its 413. */
+const DRAIN_BYTES = 16 * 1024 * 1024
+
 /** @internal The longest tool (MCP: 128 characters) or server name the routes match. */
 export const MAX_NAME_LENGTH = 256
 
@@ -197,13 +200,18 @@ export const makeApp = (options: Options) => {
     }
     // A chunked body has no length up front. Stopping to read it mid-way destroys the
     // request stream, and the client sees a reset instead of the 413: so the rest is read
-    // and dropped (bounded by the server's request timeout), keeping at most `maxBody`.
+    // and dropped, keeping at most `maxBody`. Past `DRAIN_BYTES` more the client is abusive
+    // and reading stops (a reset is then its answer).
     const read = yield* request.stream.pipe(
-      Stream.runFold({ chunks: Chunk.empty<Uint8Array>(), bytes: 0 }, (acc, chunk) => ({
-        chunks:
-          acc.bytes + chunk.length > maxBody ? Chunk.empty<Uint8Array>() : Chunk.append(acc.chunks, chunk),
-        bytes: acc.bytes + chunk.length
-      })),
+      Stream.runFoldWhile(
+        { chunks: Chunk.empty<Uint8Array>(), bytes: 0 },
+        (acc) => acc.bytes <= maxBody + DRAIN_BYTES,
+        (acc, chunk) => ({
+          chunks:
+            acc.bytes + chunk.length > maxBody ? Chunk.empty<Uint8Array>() : Chunk.append(acc.chunks, chunk),
+          bytes: acc.bytes + chunk.length
+        })
+      ),
       Effect.mapError((e) => json(400, errorBody("BadRequest", `could not read the body: ${e.message}`)))
     )
     if (read.bytes > maxBody) {
