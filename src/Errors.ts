@@ -61,7 +61,9 @@ export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("Connec
  */
 export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("RequestTimeout", {
   ...base,
-  timeoutMs: Schema.optional(Schema.Number)
+  timeoutMs: Schema.optional(Schema.Number),
+  /** The connection's last link error when the call ran out of time, as data (never nested text). */
+  cause: Schema.optional(Schema.Unknown)
 }) {}
 
 /**
@@ -101,8 +103,9 @@ export class SessionExpired extends Schema.TaggedError<SessionExpired>()("Sessio
 }) {}
 
 /**
- * The circuit breaker is open: the server is known down and calls fail fast until the
- * cooldown ends (`retryAt`, epoch ms).
+ * The circuit breaker is open: the server is known down (or failing every call) and calls
+ * fail fast, without being sent, until `retryAt` (epoch ms: the next probe, or the end of
+ * the cooldown). `lastError` is a one-line summary of why; `cause` is that error itself.
  *
  * @since 0.1.0
  * @category errors
@@ -110,7 +113,8 @@ export class SessionExpired extends Schema.TaggedError<SessionExpired>()("Sessio
 export class ServerUnavailable extends Schema.TaggedError<ServerUnavailable>()("ServerUnavailable", {
   ...base,
   retryAt: Schema.optional(Schema.Number),
-  lastError: Schema.optional(Schema.String)
+  lastError: Schema.optional(Schema.String),
+  cause: Schema.optional(Schema.Unknown)
 }) {}
 
 /**
@@ -237,7 +241,8 @@ export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>()("Outcom
   method: Schema.String,
   tool: Schema.optional(Schema.String),
   requestId: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
-  cause: Schema.optional(Schema.String)
+  /** The link failure that cut the call (a Tether error), as data. */
+  cause: Schema.optional(Schema.Unknown)
 }) {}
 
 // ---------------------------------------------------------------------------

@@ -106,15 +106,21 @@ export const Call = Schema.Struct({
 })
 
 /**
- * The circuit breaker: after the reconnect schedule is exhausted, or `failureThreshold`
- * consecutive failed calls, calls fail fast for `cooldown`; then one probe decides.
+ * The circuit breaker. After the reconnect schedule is exhausted, calls fail fast for
+ * `cooldown`; then the next call is a probe (one connect attempt decides). After
+ * `failureThreshold` consecutive failed calls on a live link, calls fail fast while the
+ * server is probed with `ping` on the reconnect schedule; the first answer closes the
+ * circuit, and the link is never torn down for it (only a failed probe or the heartbeat
+ * does that). A call that timed out on a deadline of its own shorter than `minTimeout`
+ * is not counted: its caller's deadline, not the server, was short.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Breaker = Schema.Struct({
   failureThreshold: withDefault(Count(1), 5),
-  cooldown: withDefault(Millis, 5_000)
+  cooldown: withDefault(Millis, 5_000),
+  minTimeout: withDefault(Millis, 50)
 })
 
 const defaults = <A, I>(schema: Schema.Schema<A, I>): A => Schema.decodeUnknownSync(schema)({})

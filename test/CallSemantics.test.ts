@@ -5,7 +5,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Either, Fiber, TestClock } from "effect"
 import * as McpConnection from "../src/McpConnection.js"
-import { elapsedSince, signal, stdioChild, waitForState, waitForTag } from "./support/conn.js"
+import {
+  elapsedSince,
+  recordTransitions,
+  signal,
+  stdioChild,
+  waitForState,
+  waitForTag
+} from "./support/conn.js"
 import * as FaultProxy from "./support/faultProxy.js"
 import {
   type NetKind,
@@ -429,6 +436,135 @@ describe("circuit breaker", () => {
         expect(probe.content).toEqual([{ type: "text", text: "probe" }])
         expect((yield* conn.state)._tag).toBe("Ready")
         yield* expectNothingPending(conn)
+      })
+  )
+})
+
+describe("circuit breaker: what opens it, what it answers, how it closes", () => {
+  it.scopedLive(
+    "a gateway answering 502 for 2 s on live keep-alive sockets: sent calls are OutcomeUnknown, refused ones ServerUnavailable, and calls work again within 500 ms of the heal",
+    () =>
+      Effect.gen(function* () {
+        const log = tempLog()
+        const fx = yield* spawnFixture("http", { log })
+        const proxy = yield* FaultProxy.make({ target: fx.port, http: true })
+        const conn = yield* McpConnection.make({ name: "fixture", server: specFor("http", proxy.port) })
+        yield* conn.awaitReady()
+
+        // A read-only call cut by a short 502 blip is retried within its deadline and succeeds;
+        // a non-idempotent one cut the same way is OutcomeUnknown (it may have run).
+        yield* proxy.statusWindow({ status: 502, durationMs: 60, keepSockets: true })
+        const blipStart = performance.now()
+        const safe = yield* Effect.either(
+          conn.callTool("count_idempotent", { id: "blip" }, { timeout: "5 seconds" })
+        )
+        expect(Either.isRight(safe)).toBe(true)
+        expect(elapsedSince(blipStart)).toBeGreaterThanOrEqual(50)
+        yield* proxy.statusWindow({ status: 502, durationMs: 200, keepSockets: true })
+        const unsafe = yield* Effect.flip(conn.callTool("count", { id: "blip-unsafe" }))
+        expect(unsafe._tag).toBe("OutcomeUnknown")
+        yield* Effect.sleep("250 millis")
+        yield* conn.callTool("echo", { text: "between" })
+
+        yield* proxy.setStatus({ status: 502, keepSockets: true })
+        const windowStart = performance.now()
+        const tags: Array<string> = []
+        let refusal: unknown
+        for (let i = 0; elapsedSince(windowStart) < 2_000; i++) {
+          const error = yield* Effect.flip(conn.callTool("count", { id: `w${i}` }, { timeout: "3 seconds" }))
+          tags.push(error._tag)
+          if (error._tag === "ServerUnavailable") refusal = error
+          yield* Effect.sleep("20 millis")
+        }
+        yield* proxy.clearStatus
+        const healedAt = performance.now()
+        let recovered: number | undefined
+        while (recovered === undefined && elapsedSince(healedAt) < 3_000) {
+          const result = yield* Effect.either(conn.callTool("echo", { text: "back" }))
+          if (Either.isRight(result)) recovered = elapsedSince(healedAt)
+          else yield* Effect.sleep("10 millis")
+        }
+
+        // The first failures were really sent (502 after the POST): OutcomeUnknown. Once the
+        // circuit opened, every call is refused with ServerUnavailable, never another call's error.
+        const firstRefused = tags.indexOf("ServerUnavailable")
+        expect(firstRefused).toBeGreaterThanOrEqual(1)
+        expect(tags.slice(0, firstRefused).every((t) => t === "OutcomeUnknown")).toBe(true)
+        expect(tags.slice(firstRefused).every((t) => t === "ServerUnavailable")).toBe(true)
+        expect(tags.length - firstRefused).toBeGreaterThanOrEqual(10)
+        const refused = refusal as { retryAt?: number; cause?: { _tag?: string } }
+        expect(typeof refused.retryAt).toBe("number")
+        expect(refused.cause?._tag).toBe("HttpUnavailable")
+        expect(recovered).toBeDefined()
+        expect(recovered!).toBeLessThan(500)
+        // The link was never torn down: one session all along, nothing ran twice.
+        expect((yield* conn.stats).reconnects).toBe(0)
+        expect(readLog(log).filter((l) => l.startsWith("initialize "))).toHaveLength(1)
+        for (const [, n] of counts(log)) expect(n).toBe(1)
+        yield* expectNothingPending(conn)
+      }),
+    { timeout: 20_000 }
+  )
+
+  it.scopedLive(
+    "a caller's own 20 ms deadline does not count; opening the circuit never kills a live stdio server",
+    () =>
+      Effect.gen(function* () {
+        const conn = yield* McpConnection.make({ name: "fixture", server: stdioSpec() })
+        yield* conn.awaitReady()
+        const pid = yield* stdioChild
+        const transitions = yield* recordTransitions(conn)
+        const counter = (id: string) =>
+          conn
+            .callTool("count", { id })
+            .pipe(Effect.map((r) => (r.content[0]?.type === "text" ? r.content[0].text : "")))
+        expect(yield* counter("a")).toBe("1")
+        for (let i = 0; i < 8; i++) {
+          const error = yield* Effect.flip(conn.callTool("slow", { ms: 300 }, { timeout: "20 millis" }))
+          expect(error._tag).toBe("RequestTimeout")
+        }
+        // The server's state survived (a respawn would count from 1 again), and the circuit never opened.
+        expect(yield* counter("b")).toBe("2")
+        expect(yield* transitions.tags).toEqual(["Ready"])
+
+        // Deadlines long enough to count do open it; the link stays, and a probe closes it.
+        for (let i = 0; i < 5; i++) {
+          yield* Effect.flip(conn.callTool("slow", { ms: 2_000 }, { timeout: "100 millis" }))
+        }
+        yield* waitForTag(conn, "Failed", "2 seconds")
+        yield* waitForTag(conn, "Ready", "5 seconds")
+        expect(yield* counter("c")).toBe("3")
+        expect(yield* stdioChild).toBe(pid)
+        expect((yield* conn.stats).reconnects).toBe(0)
+        expect(yield* transitions.tags).toEqual(["Ready", "Failed", "Ready"])
+      }),
+    { timeout: 20_000 }
+  )
+
+  it.scopedLive(
+    "250 failed calls later, an error message is one line of cause, under 1 KB, the cause kept as data",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* freePort
+        const conn = yield* McpConnection.make({
+          name: "down",
+          server: { type: "http", url: `http://127.0.0.1:${port}/mcp` },
+          resilience: { heartbeat: { enabled: false }, reconnect: { maxDelay: 50, fastMaxDelay: 50 } }
+        })
+        yield* waitForTag(conn, "Reconnecting")
+        let last: unknown
+        for (let i = 0; i < 250; i++) {
+          last = yield* Effect.flip(conn.callTool("echo", { text: "x" }, { timeout: "4 millis" }))
+        }
+        const error = last as { _tag: string; message: string; cause?: { _tag?: string } }
+        expect(error._tag).toBe("RequestTimeout")
+        expect(error.message.length).toBeLessThanOrEqual(1024)
+        expect(error.message.split("last connection error").length).toBe(2)
+        expect(error.cause?._tag).toBe("ConnectFailed")
+        const stats = yield* conn.stats
+        expect(stats.errors).toBeGreaterThanOrEqual(250)
+        expect(stats.lastError!.message.length).toBeLessThanOrEqual(1024)
+        expect(stats.lastError!.message.split("last connection error").length).toBeLessThanOrEqual(2)
       })
   )
 })

@@ -125,6 +125,28 @@ const readAll = (socket: net.Socket) =>
     socket.once("close", () => resume(Effect.succeed(text)))
   })
 
+/** Writes one HTTP/1.1 request on a raw socket and reads one Content-Length response. */
+const exchange = (socket: net.Socket, request: string) =>
+  Effect.async<{ status: number; head: string; body: string }, Error>((resume) => {
+    let buffered = Buffer.alloc(0)
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk])
+      const end = buffered.indexOf("\r\n\r\n")
+      if (end < 0) return
+      const head = buffered.subarray(0, end).toString("latin1")
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0)
+      if (buffered.length < end + 4 + length) return
+      socket.off("data", onData)
+      socket.off("close", onClose)
+      const body = buffered.subarray(end + 4, end + 4 + length).toString()
+      resume(Effect.succeed({ status: Number(head.split(" ")[1]), head, body }))
+    }
+    const onClose = () => resume(Effect.fail(new Error("socket closed before the response")))
+    socket.on("data", onData)
+    socket.once("close", onClose)
+    socket.write(request)
+  })
+
 /** A ws client (through the proxy), terminated with the scope. */
 const wsClient = (port: number) =>
   Effect.acquireRelease(
@@ -306,6 +328,44 @@ describe("FaultProxy", () => {
         yield* proxy.clearStatus
         expect((yield* get(proxy.port, "/cleared")).status).toBe(200)
         expect(yield* eventually(proxy.connections, (n) => n === 0)).toBe(0)
+      }),
+    TEST_TIMEOUT
+  )
+
+  it.scopedLive(
+    "a keepSockets window answers 502 per request on a live keep-alive socket, without closing it",
+    () =>
+      Effect.gen(function* () {
+        const seen: Array<string> = []
+        const server = yield* httpServer((req, res) => {
+          seen.push(`${req.method} ${req.url}`)
+          req.resume()
+          req.once("end", () => hello(req, res))
+        })
+        const proxy = yield* FaultProxy.make({ target: portOf(server), http: true })
+        const socket = yield* rawClient(proxy.port)
+        const closed = { value: false }
+        socket.once("close", () => (closed.value = true))
+        const before = yield* exchange(socket, "GET /before HTTP/1.1\r\nHost: x\r\n\r\n")
+        expect(before).toMatchObject({ status: 200, body: "hello /before" })
+
+        yield* proxy.statusWindow({ status: 502, durationMs: 400, keepSockets: true })
+        const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call" })
+        const post = `POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+        const during = yield* exchange(socket, post)
+        expect(during.status).toBe(502)
+        expect(during.head).toMatch(/connection: keep-alive/i)
+        // Twice on the same socket: the body of the first was framed and discarded.
+        expect((yield* exchange(socket, post)).status).toBe(502)
+        expect(closed.value).toBe(false)
+        expect(yield* proxy.connections).toBe(1)
+
+        yield* Effect.sleep("500 millis")
+        const after = yield* exchange(socket, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        expect(after).toMatchObject({ status: 200, body: "hello /after" })
+        expect(closed.value).toBe(false)
+        // The upstream never saw a request sent during the window.
+        expect(seen).toEqual(["GET /before", "GET /after"])
       }),
     TEST_TIMEOUT
   )

@@ -12,7 +12,9 @@ import * as Errors from "../Errors.js"
 import type { CallOptions, Progress } from "../McpConnection.js"
 import * as Metrics from "../Metrics.js"
 import type { Policy } from "../Resilience.js"
+import type { Breaker } from "./breaker.js"
 import { CallSignal } from "./callSignal.js"
+import { bounded, brief } from "./errorText.js"
 import { type Flight, makeFlight } from "./link.js"
 import * as Session from "./session.js"
 
@@ -48,9 +50,11 @@ export interface CallContext {
   /** The live session when Ready, read without running an effect (the fast path). */
   readonly readyNow: () => Session.Session | undefined
   readonly noteError: (error: Errors.TetherError) => void
+  /** The connection's last link failure (what a timed-out call names as its cause). */
+  readonly linkError: () => Errors.TetherError | undefined
   readonly retries: Metric.Metric.Counter<number>
-  /** Opens the circuit because of `error`; false when there was no live session to drop. */
-  readonly trip: (error: Errors.TetherError) => Effect.Effect<boolean>
+  /** Counts call outcomes; opens the circuit after failures in a row. */
+  readonly breaker: Breaker
 }
 
 /**
@@ -79,7 +83,7 @@ const toMillis = (input: Duration.DurationInput | undefined, fallback: number): 
 export const makeRequest = (ctx: CallContext) => {
   const { counters, name, noteError, now, policy } = ctx
   const awaitSession = ctx.awaitSession
-  let consecutiveFailures = 0
+  const breaker = ctx.breaker
 
   const retryDelay = (retry: number): number =>
     retry <= 1
@@ -88,10 +92,6 @@ export const makeRequest = (ctx: CallContext) => {
           policy.reconnect.maxDelay,
           policy.reconnect.initialDelay * policy.reconnect.factor ** (retry - 2)
         )
-
-  const countsForBreaker = (e: Errors.TetherError): boolean =>
-    e._tag === "OutcomeUnknown" ||
-    (Errors.isRecoverable(e) && e._tag !== "ServerUnavailable" && e._tag !== "Overloaded")
 
   /** Fails when no progress (nor answer) came for `idleMs`; progress moves `last()` on. */
   const idleWatch = (descriptor: Descriptor, idleMs: number | undefined, last: () => number) =>
@@ -160,7 +160,7 @@ export const makeRequest = (ctx: CallContext) => {
 
   /** Book-keeping of a call that got an answer from the server (a success for the breaker). */
   const answered = (descriptor: Descriptor, started: number, failure: Errors.TetherError | undefined) => {
-    consecutiveFailures = 0
+    breaker.success()
     Metrics.unsafeRecordCall(name, labelOf(descriptor), failure, now() - started)
   }
 
@@ -191,17 +191,26 @@ export const makeRequest = (ctx: CallContext) => {
       const deadlineAt = started + deadline
       const remaining = () => deadlineAt - now()
       let lastError: Errors.TetherError | undefined
-      const timedOut = () =>
-        lastError ??
-        new Errors.RequestTimeout({
+      // Whether an attempt reached a session, and whether the call ended at its deadline:
+      // what the breaker needs to judge the failure.
+      let attempted = first !== undefined
+      let atDeadline = false
+      const timedOut = () => {
+        atDeadline = true
+        if (lastError !== undefined) return lastError
+        // The link's last failure is named once, briefly, and kept whole as `cause`: a
+        // call's error never embeds another call's message, so messages stay bounded.
+        const cause = ctx.linkError()
+        return new Errors.RequestTimeout({
           server: name,
           timeoutMs: deadline,
-          message:
+          cause,
+          message: bounded(
             `${labelOf(descriptor)} on ${name} did not complete within ${deadline} ms` +
-            (counters.lastError !== undefined
-              ? ` (last connection error: ${counters.lastError._tag}: ${counters.lastError.message})`
-              : "")
+              (cause !== undefined ? ` (last connection error: ${brief(cause)})` : "")
+          )
         })
+      }
       // The deadline is enforced in two places rather than by one `timeoutFail` around
       // everything, which forks a fiber and a timer per call (the benchmarks showed it):
       // waits (for Ready, between retries) are Effect timeouts on the Clock; an attempt
@@ -233,8 +242,10 @@ export const makeRequest = (ctx: CallContext) => {
             method: descriptor.method,
             tool: descriptor.tool,
             requestId: flight.requestId,
-            cause: `${error._tag}: ${error.message}`,
-            message: `${labelOf(descriptor)} on ${name} may or may not have run: the link failed after the request was sent (${error._tag}: ${error.message}); not retried`
+            cause: error,
+            message: bounded(
+              `${labelOf(descriptor)} on ${name} may or may not have run: the link failed after the request was sent (${brief(error)}); not retried`
+            )
           })
         }
         if (retries >= policy.call.maxRetries) return Effect.fail(error)
@@ -259,6 +270,7 @@ export const makeRequest = (ctx: CallContext) => {
         }
         for (;;) {
           const session = yield* waitForSession
+          attempted = true
           const flight = makeFlight()
           const exit = yield* Effect.exit(
             attempt(session, flight, descriptor, run, Math.max(1, remaining()), callOptions, idleMs)
@@ -283,14 +295,13 @@ export const makeRequest = (ctx: CallContext) => {
               counters.errors += 1
               noteError(e)
               Metrics.unsafeRecordCall(name, labelOf(descriptor), e, now() - started)
-              if (!countsForBreaker(e)) return Effect.fail(e)
-              consecutiveFailures += 1
-              if (consecutiveFailures < policy.breaker.failureThreshold) return Effect.fail(e)
-              return ctx.trip(e).pipe(
-                Effect.flatMap((tripped) => {
-                  if (tripped) consecutiveFailures = 0
-                  return Effect.fail(e)
-                })
+              return Effect.zipRight(
+                breaker.failure({
+                  error: e,
+                  attempted,
+                  ownDeadlineMs: atDeadline && callOptions?.timeout !== undefined ? deadline : undefined
+                }),
+                Effect.fail(e)
               )
             })
         })

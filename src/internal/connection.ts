@@ -40,7 +40,9 @@ import type { CallOptions, McpConnection, Stats, TypeId as McpConnectionTypeId }
 import * as Metrics from "../Metrics.js"
 import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
+import { Breaker } from "./breaker.js"
 import * as Calls from "./calls.js"
+import { bounded, brief } from "./errorText.js"
 import * as Heartbeat from "./heartbeat.js"
 import * as Session from "./session.js"
 import { withHotSpan } from "./tracing.js"
@@ -123,8 +125,8 @@ export const make = (options: McpConnection.Options) =>
       waiting: 0,
       stateSince: now()
     }
-    /** Set when consecutive call failures open the circuit while the session looked Ready. */
-    let tripped = false
+    /** The last failure of the link itself (not of a call), named by timed-out calls. */
+    let linkError: Errors.TetherError | undefined
     /** Mirror of `current` while Ready, for the call path's synchronous fast path. */
     let readySession: Session.Session | undefined
     /** Mirror of `tools`, read synchronously by the call path. */
@@ -178,6 +180,13 @@ export const make = (options: McpConnection.Options) =>
         counters.stateSince = now()
         return Effect.zipRight(SubscriptionRef.set(state, s), Metrics.recordState(name, s))
       })
+
+    const readyNow = (): Session.Session | undefined =>
+      readySession !== undefined && !Session.isLost(readySession) && !breaker.isOpen
+        ? readySession
+        : undefined
+
+    const breaker = new Breaker({ name, policy, now, schedule, live: () => readyNow(), setState })
 
     const supervisor = Effect.gen(function* () {
       let scheduleState: unknown = schedule.initial
@@ -245,6 +254,7 @@ export const make = (options: McpConnection.Options) =>
           )
         }
         lastError = failure
+        linkError = failure
         noteError(failure)
         const wasProbe = probing
         probing = false
@@ -252,8 +262,7 @@ export const make = (options: McpConnection.Options) =>
           Effect.annotateLogs("server", name)
         )
         if (manual) scheduleState = schedule.initial
-        let giveUp = permanentTags.has(failure._tag) || wasProbe || tripped
-        tripped = false
+        let giveUp = permanentTags.has(failure._tag) || wasProbe
         if (!giveUp) {
           const [nextState, , decision] = yield* schedule.step(now(), failure, scheduleState)
           scheduleState = nextState
@@ -310,14 +319,21 @@ export const make = (options: McpConnection.Options) =>
         case "Closed":
           return Effect.fail(closedError())
         case "Failed": {
+          // Open on a live link: the breaker probes by itself; refused calls learn when.
+          if (breaker.isOpen) return Effect.fail(breaker.refusal())
           if (now() < s.retryAt) {
+            // A permanent error is the server's answer to every call; anything else (a link
+            // failure) is the reason the circuit is open, given as data, not as this call's error.
             return Effect.fail(
-              Errors.isRecoverable(s.lastError)
+              Errors.isRecoverable(s.lastError) || s.lastError._tag === "OutcomeUnknown"
                 ? new Errors.ServerUnavailable({
                     server: name,
                     retryAt: s.retryAt,
-                    lastError: `${s.lastError._tag}: ${s.lastError.message}`,
-                    message: `${name} is unavailable (${s.lastError._tag}: ${s.lastError.message}); next try after ${new Date(s.retryAt).toISOString()}`
+                    lastError: brief(s.lastError),
+                    cause: s.lastError,
+                    message: bounded(
+                      `${name} is unavailable (${brief(s.lastError)}); next try after ${new Date(s.retryAt).toISOString()}`
+                    )
                   })
                 : s.lastError
             )
@@ -374,26 +390,16 @@ export const make = (options: McpConnection.Options) =>
     }
 
     const request = Calls.makeRequest({
-      readyNow: () =>
-        readySession !== undefined && !Session.isLost(readySession) ? readySession : undefined,
+      readyNow,
       name,
       policy,
       now,
       counters,
       awaitSession,
       noteError,
+      linkError: () => linkError,
       retries: retriesMetric,
-      // Failures in a row on a link that still looks up open the circuit.
-      trip: (e) =>
-        Effect.gen(function* () {
-          const session = yield* Ref.get(current)
-          if (Option.isSome(session) && !Session.isLost(session.value)) {
-            tripped = true
-            Session.markLost(session.value, e)
-            return true
-          }
-          return false
-        })
+      breaker
     })
 
     const method = (m: string): Descriptor => ({ method: m, safe: safeMethods.has(m) })

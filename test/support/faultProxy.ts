@@ -12,6 +12,13 @@ import * as net from "node:net"
 export interface StatusOptions {
   readonly status: number
   readonly retryAfterSeconds?: number
+  /**
+   * Answer on live keep-alive connections instead of dropping them (a gateway that stays up
+   * while its upstream fails): entering the window closes nothing; every request that
+   * *starts* during the window gets the status (`Connection: keep-alive`), its body read and
+   * discarded; requests already forwarded finish normally. Needs a proxy made with `http: true`.
+   */
+  readonly keepSockets?: boolean
 }
 
 export interface StatusWindowOptions extends StatusOptions {
@@ -39,6 +46,7 @@ export interface FaultProxy {
    * destroys every open connection; new connections get a well-formed HTTP/1.1 response
    * (`Connection: close`, `Content-Length`, a small JSON body) to the first bytes they send,
    * then are closed. Afterwards forwarding resumes. Returns at once (does not wait the window out).
+   * With `keepSockets` nothing is closed: see `StatusOptions.keepSockets`.
    */
   readonly statusWindow: (options: StatusWindowOptions) => Effect.Effect<void>
   /** Enter (options) or leave (undefined) the status mode by hand; cancels a pending `statusWindow` end. */
@@ -92,7 +100,7 @@ const endThenDestroy = (socket: net.Socket): void => {
   if (!socket.writableEnded) socket.end()
 }
 
-const statusResponse = (options: StatusOptions): string => {
+const statusResponse = (options: StatusOptions, keepAlive = false): string => {
   const body = JSON.stringify({
     error: "upstream unavailable (fault proxy)",
     status: options.status
@@ -101,7 +109,7 @@ const statusResponse = (options: StatusOptions): string => {
     `HTTP/1.1 ${options.status} ${STATUS_CODES[options.status] ?? "Unknown"}`,
     "Content-Type: application/json",
     `Content-Length: ${Buffer.byteLength(body)}`,
-    "Connection: close",
+    keepAlive ? "Connection: keep-alive" : "Connection: close",
     ...(options.retryAfterSeconds !== undefined ? [`Retry-After: ${options.retryAfterSeconds}`] : []),
     "",
     body
@@ -109,8 +117,89 @@ const statusResponse = (options: StatusOptions): string => {
   return lines.join("\r\n")
 }
 
-export const make = (options: { readonly target: number }): Effect.Effect<FaultProxy, Error, Scope.Scope> =>
+/** Longest request head the framer buffers before it stops framing that connection. */
+const MAX_HEAD = 64 * 1024
+
+/**
+ * Splits what one client sends into HTTP/1.1 requests, so each request can be forwarded or
+ * answered here. Bodies are framed by `Content-Length`; a chunked body or an upgrade ends
+ * the framing of that connection (its bytes are forwarded as they are from then on), which
+ * is enough for the MCP SDK's fetch (string bodies, no pipelining).
+ */
+class RequestFramer {
+  private head: Buffer = Buffer.alloc(0)
+  private bodyLeft = 0
+  private mode: "head" | "body" | "raw" | "discard" = "head"
+  /** The status this request is answered with, or undefined when it is forwarded. */
+  private answering: StatusOptions | undefined
+
+  constructor(
+    private readonly decide: () => StatusOptions | undefined,
+    private readonly pass: (bytes: Buffer) => void,
+    private readonly answer: (status: StatusOptions, close: boolean) => void
+  ) {}
+
+  push(chunk: Buffer): void {
+    let data = chunk
+    while (data.length > 0) {
+      if (this.mode === "raw") return this.pass(data)
+      if (this.mode === "discard") return
+      if (this.mode === "body") {
+        const n = Math.min(this.bodyLeft, data.length)
+        if (this.answering === undefined) this.pass(data.subarray(0, n))
+        this.bodyLeft -= n
+        data = data.subarray(n)
+        if (this.bodyLeft === 0) this.endRequest()
+        continue
+      }
+      const buffered = Buffer.concat([this.head, data])
+      const end = buffered.indexOf("\r\n\r\n")
+      if (end < 0) {
+        this.head = buffered
+        if (buffered.length > MAX_HEAD) {
+          this.head = Buffer.alloc(0)
+          this.mode = "raw"
+          this.pass(buffered)
+        }
+        return
+      }
+      const head = buffered.subarray(0, end + 4)
+      data = buffered.subarray(end + 4)
+      this.head = Buffer.alloc(0)
+      const text = head.toString("latin1")
+      this.answering = this.decide()
+      if (this.answering === undefined) this.pass(head)
+      if (/\r\ntransfer-encoding:[^\r]*chunked/i.test(text) || /\r\nupgrade:/i.test(text)) {
+        if (this.answering === undefined) {
+          this.mode = "raw"
+        } else {
+          // Where this body ends is not worth parsing here: answer, then close.
+          this.mode = "discard"
+          this.answer(this.answering, true)
+        }
+        continue
+      }
+      this.bodyLeft = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text)?.[1] ?? 0)
+      this.mode = "body"
+      if (this.bodyLeft === 0) this.endRequest()
+    }
+  }
+
+  private endRequest(): void {
+    const answering = this.answering
+    this.answering = undefined
+    this.mode = "head"
+    if (answering !== undefined) this.answer(answering, false)
+  }
+}
+
+export const make = (options: {
+  readonly target: number
+  /** Frame client bytes as HTTP/1.1 requests (needed for `keepSockets` status windows). */
+  readonly http?: boolean
+}): Effect.Effect<FaultProxy, Error, Scope.Scope> =>
   Effect.gen(function* () {
+    const http = options.http ?? false
     let target = options.target
     let paused = false
     let refuse = false
@@ -138,8 +227,15 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
       })
     }
 
-    /** Forward src → dst with backpressure; while paused, hold data, FIN and close. Returns the data handler. */
-    const forward = (src: net.Socket, dst: net.Socket) => {
+    /**
+     * Forward src → dst with backpressure; while paused, hold data, FIN and close. Returns the
+     * data handler. `tap`, when given, sees each chunk first and passes on what to forward.
+     */
+    const forward = (
+      src: net.Socket,
+      dst: net.Socket,
+      tap?: (chunk: Buffer, pass: (bytes: Buffer) => void) => void
+    ) => {
       const held = emptyHeld()
       let waitingDrain = false
 
@@ -180,7 +276,7 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
       }
       flushers.add(flush)
 
-      const onData = (chunk: Buffer) => {
+      const receive = (chunk: Buffer) => {
         if (paused) {
           held.chunks.push(chunk)
           held.bytes += chunk.length
@@ -189,6 +285,7 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
         }
         write(chunk)
       }
+      const onData = tap === undefined ? receive : (chunk: Buffer) => tap(chunk, receive)
       src.on("data", onData)
       src.once("end", () => {
         if (paused) held.ended = true
@@ -209,7 +306,11 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
     const link = (client: net.Socket, first: Buffer | undefined) => {
       const upstream = net.connect({ host: "127.0.0.1", port: target, allowHalfOpen: true })
       track(upstream, false)
-      const fromClient = forward(client, upstream)
+      const fromClient = forward(
+        client,
+        upstream,
+        http ? (chunk, pass) => framerOf(client, pass).push(chunk) : undefined
+      )
       forward(upstream, client)
       // Bytes read before the link existed go the same way as the rest (held while paused).
       if (first !== undefined) fromClient(first)
@@ -232,6 +333,24 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
       })
     }
 
+    const framers = new WeakMap<net.Socket, RequestFramer>()
+    const framerOf = (client: net.Socket, pass: (bytes: Buffer) => void): RequestFramer => {
+      let framer = framers.get(client)
+      if (framer === undefined) {
+        framer = new RequestFramer(
+          () => (status?.keepSockets === true ? status : undefined),
+          pass,
+          (answer, close) => {
+            if (!isOpen(client) || client.writableEnded) return
+            if (close) answerStatus(client, answer)
+            else client.write(statusResponse(answer, true))
+          }
+        )
+        framers.set(client, framer)
+      }
+      return framer
+    }
+
     const onConnection = (client: net.Socket) => {
       if (refuse) {
         client.on("error", () => {})
@@ -239,7 +358,7 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
         return
       }
       track(client, true)
-      if (status === undefined) {
+      if (status === undefined || status.keepSockets === true) {
         link(client, undefined)
         return
       }
@@ -293,8 +412,11 @@ export const make = (options: { readonly target: number }): Effect.Effect<FaultP
     }
 
     const enterStatus = (options: StatusOptions) => {
+      if (options.keepSockets === true && !http) {
+        throw new Error("fault proxy: keepSockets needs a proxy made with http: true")
+      }
       status = { ...options }
-      destroyAll((socket) => socket.destroy())
+      if (options.keepSockets !== true) destroyAll((socket) => socket.destroy())
     }
 
     const setStatus = (options: StatusOptions | undefined) =>
