@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
-import { Effect, Fiber, Metric, Tracer } from "effect"
+import { Effect, Fiber, Metric, Option, Stream, Tracer } from "effect"
 import { z } from "zod"
 import * as Metrics from "../src/Metrics.js"
 import * as McpConnection from "../src/McpConnection.js"
@@ -26,6 +26,27 @@ import {
 } from "./support/fixture.js"
 
 type Kind = "stdio" | NetKind
+
+/** Polls the fixture's event log until `line` appears (real time, bounded). */
+const waitForLine = (log: string, line: string, timeoutMs = 5_000) =>
+  waitUntil(
+    Effect.sync(() => readLog(log).includes(line)),
+    (found) => found,
+    timeoutMs
+  )
+
+/** Polls `self` every 5 ms until `predicate` holds; fails after `timeoutMs`. */
+const waitUntil = <A, E>(self: Effect.Effect<A, E>, predicate: (a: A) => boolean, timeoutMs = 5_000) =>
+  Effect.gen(function* () {
+    const start = performance.now()
+    for (;;) {
+      const a = yield* self
+      if (predicate(a)) return a
+      if (elapsedSince(start) > timeoutMs)
+        return yield* Effect.fail(new Error(`condition not met within ${timeoutMs} ms`))
+      yield* Effect.sleep("5 millis")
+    }
+  })
 
 const HEARTBEAT = { interval: 400, timeout: 300, misses: 2 } as const
 const DETECT_BOUND_MS = HEARTBEAT.interval + HEARTBEAT.timeout * HEARTBEAT.misses
@@ -92,7 +113,8 @@ const kinds: ReadonlyArray<Kind> = ["stdio", "http", "sse", "ws"]
 describe.each(kinds)("McpConnection over %s", (kind) => {
   it.scopedLive("connects, lists and calls; tool errors are ToolFailed", () =>
     Effect.gen(function* () {
-      const { conn } = yield* harness(kind)
+      const h = yield* harness(kind)
+      const conn = h.conn
       const tools = yield* conn.tools
       expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(["echo", "slow", "count", "fail"]))
       const result = yield* conn.callTool("echo", { text: "hello" })
@@ -106,8 +128,16 @@ describe.each(kinds)("McpConnection over %s", (kind) => {
       expect(JSON.stringify(prompt.messages)).toContain("Hello, Ada!")
       const unknown = yield* Effect.flip(conn.callTool("no_such_tool", {}))
       expect(["ProtocolError", "ToolFailed"]).toContain(unknown._tag)
-      expect(yield* conn.ping()).toBeGreaterThanOrEqual(0)
+      // ping is a real round trip: its time fits inside the wall time around it, and a
+      // server that cannot answer makes it fail instead of returning a number.
+      const before = performance.now()
+      const rtt = yield* conn.ping()
+      expect(rtt).toBeLessThanOrEqual(elapsedSince(before) + 1)
       expect((yield* conn.stats).pendingCalls).toBe(0)
+      yield* h.pause
+      const unanswered = yield* Effect.flip(conn.ping({ timeout: "200 millis" }))
+      yield* h.resume
+      expect(unanswered._tag).toBe("RequestTimeout")
     })
   )
 
@@ -159,7 +189,8 @@ describe.each(kinds)("McpConnection over %s", (kind) => {
       const count = yield* Effect.fork(
         Effect.either(h.conn.callTool("count", { id: "inflight-1", holdMs: 10_000 }))
       )
-      yield* Effect.sleep("300 millis")
+      yield* waitForLine(h.log, "count inflight-1")
+      yield* waitUntil(h.conn.stats, (s) => s.pendingCalls === 2)
       const start = performance.now()
       yield* h.kill
       const slowResult = yield* Fiber.join(slow)
@@ -180,7 +211,12 @@ describe.each(kinds)("McpConnection over %s", (kind) => {
       const h = yield* harness(kind)
       yield* h.kill
       const call = yield* Effect.fork(h.conn.callTool("echo", { text: "queued" }, { timeout: "15 seconds" }))
-      yield* Effect.sleep("500 millis")
+      // Restart only once the call is really waiting (a stdio server is restarted by Tether
+      // itself, so there the call may already be done).
+      yield* waitUntil(
+        Effect.zip(h.conn.stats, Fiber.poll(call)),
+        ([s, done]) => s.pendingCalls === 1 || Option.isSome(done)
+      )
       yield* h.restart
       const result = yield* Fiber.join(call)
       expect(result.content).toEqual([{ type: "text", text: "queued" }])
@@ -196,7 +232,7 @@ describe("McpConnection over Streamable HTTP sessions", () => {
       const conn = yield* McpConnection.make({ name: "fixture", server: specFor("http", fx.port) })
       yield* conn.awaitReady()
       yield* conn.callTool("expire_sessions", {})
-      yield* Effect.sleep("100 millis")
+      yield* waitForLine(log, "sessions expired")
       // Not idempotent, yet safe to send again: a 404 proves the server never took it.
       const result = yield* conn.callTool("count", { id: "after-expiry" })
       expect(result.content).toEqual([{ type: "text", text: "1" }])
@@ -303,13 +339,18 @@ describe("McpConnection lifecycle", () => {
       Effect.gen(function* () {
         const conn = yield* McpConnection.make({ name: "fixture", server: stdioSpec() })
         yield* conn.awaitReady()
+        // Waits on the catalogue's own change stream, not on a sleep.
+        const refreshed = yield* conn.toolChanges.pipe(
+          Stream.map((tools) => tools.map((t) => t.name)),
+          Stream.filter((names) => names.includes("late_tool")),
+          Stream.runHead,
+          Effect.timeout("5 seconds"),
+          Effect.fork
+        )
         yield* conn.callTool("add_tool", { name: "late_tool" })
-        let names: ReadonlyArray<string> = []
-        for (let i = 0; i < 50 && !names.includes("late_tool"); i++) {
-          yield* Effect.sleep("20 millis")
-          names = (yield* conn.tools).map((t) => t.name)
-        }
-        expect(names).toContain("late_tool")
+        const names = yield* Fiber.join(refreshed)
+        expect(Option.getOrElse(names, () => [])).toContain("late_tool")
+        expect((yield* conn.tools).map((t) => t.name)).toContain("late_tool")
       })
     )
   )
