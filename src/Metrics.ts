@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import { Effect, Metric, MetricBoundaries, MetricLabel } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import type { ConnectionState } from "./ConnectionState.js"
 import type * as Errors from "./Errors.js"
 
@@ -152,19 +153,6 @@ export const outcomeOf = (error: Errors.TetherError | undefined): string => {
 }
 
 /**
- * Records one finished call.
- *
- * @since 0.1.0
- * @category recording
- */
-export const recordCall = (
-  server: string,
-  tool: string,
-  error: Errors.TetherError | undefined,
-  durationMs: number
-): Effect.Effect<void> => Effect.sync(() => unsafeRecordCall(server, tool, error, durationMs))
-
-/**
  * Records one finished call, synchronously (the call path runs it inside a callback).
  * Labels are `server`, `tool` and `outcome`; fiber-level metric labels are not added.
  *
@@ -196,7 +184,8 @@ export const unsafeRecordCall = (
 // every update: on the call path that cost showed in the benchmarks. A metric caches its
 // hook per label array *instance*, so each (server, tool, outcome) label array is built once.
 // The labels are low-cardinality by design, which also bounds this cache.
-const taggedCache = new Map<string, unknown>()
+// One cache per process even if this module is loaded twice (two copies of the package).
+const taggedCache = globalValue(Symbol.for("tether/Metrics/tagged"), () => new Map<string, unknown>())
 const cached = <M>(key: string, make: () => M): M => {
   const hit = taggedCache.get(key)
   if (hit !== undefined) return hit as M

@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import { Duration, type Either, Option, ParseResult, Schedule, Schema } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import type { InvalidConfig } from "./Errors.js"
 import { decodeOrInvalid } from "./internal/schemaIssues.js"
 
@@ -213,7 +214,53 @@ export const merge = (
  */
 export const reconnectSchedule = (
   policy: Policy["reconnect"]
+): Schedule.Schedule<Duration.Duration, unknown> =>
+  memo(`reconnect:${JSON.stringify(policy)}`, () => buildReconnect(policy))
+
+/**
+ * The retry schedule of one call: the first retry immediate, then `reconnect.initialDelay`
+ * × `reconnect.factor`ⁿ capped at `reconnect.maxDelay`, at most `call.maxRetries` retries.
+ * No jitter and no fast phase: a call has few retries, all within its own deadline (the
+ * caller bounds them by time; a server's `Retry-After` can only lengthen a delay).
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const retrySchedule = (policy: Policy): Schedule.Schedule<Duration.Duration, unknown> =>
+  memo(`retry:${JSON.stringify([policy.reconnect, policy.call.maxRetries])}`, () => {
+    const { factor, initialDelay, maxDelay } = policy.reconnect
+    return Schedule.forever.pipe(
+      Schedule.addDelay((n) =>
+        Duration.millis(n === 0 ? 0 : Math.min(maxDelay, initialDelay * factor ** (n - 1)))
+      ),
+      Schedule.delays,
+      Schedule.intersect(Schedule.recurs(policy.call.maxRetries)),
+      Schedule.map(([d]) => d)
+    )
+  })
+
+// A schedule is an immutable value: connections with the same policy (a pool's tenants)
+// share one instead of building several objects each. Bounded: policies come from
+// configuration, but a program could make them up freely.
+const schedules = globalValue(
+  Symbol.for("tether/Resilience/schedules"),
+  () => new Map<string, Schedule.Schedule<Duration.Duration, unknown>>()
+)
+
+const memo = (
+  key: string,
+  build: () => Schedule.Schedule<Duration.Duration, unknown>
 ): Schedule.Schedule<Duration.Duration, unknown> => {
+  let schedule = schedules.get(key)
+  if (schedule === undefined) {
+    schedule = build()
+    if (schedules.size >= 64) schedules.clear()
+    schedules.set(key, schedule)
+  }
+  return schedule
+}
+
+const buildReconnect = (policy: Policy["reconnect"]): Schedule.Schedule<Duration.Duration, unknown> => {
   const { factor, fastFor, fastMaxDelay, initialDelay, jitter, maxAttempts, maxDelay, maxElapsed } = policy
   // A policy that asks for slower first retries than the fast phase allows keeps its own
   // backoff: the fast phase only shortens the default kind of schedule, never overrides it.

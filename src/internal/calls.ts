@@ -7,11 +7,11 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
-import { Cause, Duration, Effect, Exit, Metric, Option } from "effect"
+import { Cause, Duration, Effect, Exit, Metric, Option, ScheduleDecision, ScheduleIntervals } from "effect"
 import * as Errors from "../Errors.js"
 import type { CallOptions, Progress } from "../McpConnection.js"
 import * as Metrics from "../Metrics.js"
-import type { Policy } from "../Resilience.js"
+import { type Policy, retrySchedule } from "../Resilience.js"
 import type { Breaker } from "./breaker.js"
 import { CallSignal } from "./callSignal.js"
 import { bounded, brief } from "./errorText.js"
@@ -85,13 +85,8 @@ export const makeRequest = (ctx: CallContext) => {
   const awaitSession = ctx.awaitSession
   const breaker = ctx.breaker
 
-  const retryDelay = (retry: number): number =>
-    retry <= 1
-      ? 0
-      : Math.min(
-          policy.reconnect.maxDelay,
-          policy.reconnect.initialDelay * policy.reconnect.factor ** (retry - 2)
-        )
+  // Retries are spaced by the policy's Schedule (the same module builds the reconnect one).
+  const retryPlan = retrySchedule(policy)
 
   /** Fails when no progress (nor answer) came for `idleMs`; progress moves `last()` on. */
   const idleWatch = (descriptor: Descriptor, idleMs: number | undefined, last: () => number) =>
@@ -224,12 +219,12 @@ export const makeRequest = (ctx: CallContext) => {
           ? Effect.fail(timedOut())
           : awaitSession.pipe(Effect.timeoutFail({ duration: Duration.millis(left), onTimeout: timedOut }))
       })
+      let retryState = retryPlan.initial
       /** What to do after a failed attempt: fail now, or wait and go round again. */
       const afterFailure = (
         session: Session.Session,
         flight: Flight,
-        error: Errors.Classified,
-        retries: number
+        error: Errors.Classified
       ): Effect.Effect<void, Errors.TetherError> => {
         // The SDK's timer fired: this is the call's deadline, not a link problem.
         if (error._tag === "RequestTimeout" && remaining() <= 0) return Effect.fail(timedOut())
@@ -248,26 +243,28 @@ export const makeRequest = (ctx: CallContext) => {
             )
           })
         }
-        if (retries >= policy.call.maxRetries) return Effect.fail(error)
-        const wait = Math.max(flight.retryAfterMs ?? 0, retryDelay(retries + 1))
-        return Effect.zipRight(
-          Metric.update(Metric.tagged(ctx.retries, "tool", labelOf(descriptor)), 1),
-          wait >= remaining()
-            ? Effect.zipRight(
-                Effect.sleep(Duration.millis(Math.max(0, remaining()))),
-                Effect.fail(timedOut())
-              )
-            : wait > 0
-              ? Effect.sleep(Duration.millis(wait))
-              : Effect.void
+        return retryPlan.step(now(), error, retryState).pipe(
+          Effect.flatMap(([state, , decision]) => {
+            retryState = state
+            if (ScheduleDecision.isDone(decision)) return Effect.fail(error)
+            const delay = Math.max(0, ScheduleIntervals.start(decision.intervals) - now())
+            const wait = Math.max(flight.retryAfterMs ?? 0, delay)
+            return Effect.zipRight(
+              Metric.update(Metric.tagged(ctx.retries, "tool", labelOf(descriptor)), 1),
+              wait >= remaining()
+                ? Effect.zipRight(
+                    Effect.sleep(Duration.millis(Math.max(0, remaining()))),
+                    Effect.fail(timedOut())
+                  )
+                : wait > 0
+                  ? Effect.sleep(Duration.millis(wait))
+                  : Effect.void
+            )
+          })
         )
       }
       const attempts = Effect.gen(function* () {
-        let retries = 0
-        if (first !== undefined) {
-          yield* afterFailure(first.session, first.flight, first.error, retries)
-          retries += 1
-        }
+        if (first !== undefined) yield* afterFailure(first.session, first.flight, first.error)
         for (;;) {
           const session = yield* waitForSession
           attempted = true
@@ -278,8 +275,7 @@ export const makeRequest = (ctx: CallContext) => {
           if (Exit.isSuccess(exit)) return exit.value
           const failure = Cause.failureOption(exit.cause)
           if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-          yield* afterFailure(session, flight, failure.value, retries)
-          retries += 1
+          yield* afterFailure(session, flight, failure.value)
         }
       })
       const body = attempts.pipe(

@@ -28,7 +28,6 @@ import {
   PubSub,
   Queue,
   Ref,
-  type Schedule,
   ScheduleDecision,
   ScheduleIntervals,
   Stream,
@@ -174,7 +173,7 @@ export const make = (options: McpConnection.Options) =>
     // -----------------------------------------------------------------------
     // Supervisor: the only fiber that opens and closes sessions.
     // -----------------------------------------------------------------------
-    const schedule = scheduleFor(policy.reconnect)
+    const schedule = Resilience.reconnectSchedule(policy.reconnect)
     const setState = (s: ConnectionState) =>
       Effect.suspend(() => {
         counters.stateSince = now()
@@ -551,22 +550,3 @@ export const make = (options: McpConnection.Options) =>
     }
     return connection
   }).pipe(Effect.withSpan("McpConnection.make", { attributes: { server: options.name } }))
-
-// A schedule is an immutable value: connections with the same reconnect policy (a pool's
-// tenants) share one instead of building seven objects each.
-const schedules = new Map<string, Schedule.Schedule<Duration.Duration, unknown>>()
-const scheduleFor = (reconnect: Resilience.Policy["reconnect"]) => {
-  const key = JSON.stringify(reconnect)
-  let schedule = schedules.get(key)
-  if (schedule === undefined) {
-    schedule = Resilience.reconnectSchedule(reconnect)
-    // Bounded: policies come from configuration, but a program could make them up freely.
-    if (schedules.size >= 64) schedules.clear()
-    schedules.set(key, schedule)
-  }
-  return schedule
-}
-
-/** Re-exported so tests can assert the schedule a policy builds. @internal */
-export const scheduleOf = (policy: Resilience.Policy): Schedule.Schedule<Duration.Duration, unknown> =>
-  Resilience.reconnectSchedule(policy.reconnect)
