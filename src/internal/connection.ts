@@ -187,109 +187,172 @@ export const make = (options: McpConnection.Options) =>
 
     const breaker = new Breaker({ name, policy, now, schedule, live: () => readyNow(), setState })
 
-    const supervisor = Effect.gen(function* () {
-      let scheduleState: unknown = schedule.initial
-      let attempt = 0
-      let generation = 0
-      let lastError: Errors.TetherError | undefined
-      let probing = false
-      let lostAt: number | undefined
-      for (;;) {
-        attempt += 1
-        if (lastError === undefined) yield* setState(ConnectionState.Connecting({ attempt }))
+    /**
+     * One outage as the supervisor sees it: the reconnect schedule's progress and the last
+     * link failure. It outlives a quick successive loss (the backoff goes on) and starts
+     * over once a session stayed up for `resetAfter`, after a manual reconnect, or after the
+     * circuit opened.
+     */
+    interface Outage {
+      schedule: unknown
+      attempt: number
+      lastError: Errors.TetherError | undefined
+      lostAt: number | undefined
+    }
+    const freshOutage = (lostAt: number | undefined): Outage => ({
+      schedule: schedule.initial,
+      attempt: 0,
+      lastError: undefined,
+      lostAt
+    })
+    /** Sessions opened so far (the next one's generation is this + 1). */
+    let generation = 0
+
+    const noteLinkFailure = (outage: Outage, failure: Errors.TetherError) =>
+      Effect.suspend(() => {
+        outage.lastError = failure
+        linkError = failure
+        noteError(failure)
+        return Effect.logDebug(`link down: ${brief(failure)}`).pipe(Effect.annotateLogs("server", name))
+      })
+
+    /** One connect attempt. */
+    const connectOnce = (outage: Outage): Effect.Effect<Either.Either<Session.Session, Errors.TetherError>> =>
+      Effect.gen(function* () {
+        outage.attempt += 1
+        if (outage.lastError === undefined)
+          yield* setState(ConnectionState.Connecting({ attempt: outage.attempt }))
         counters.connectAttempts += 1
         const opened = yield* Effect.exit(Session.open(sessionContext, generation + 1))
         yield* Metric.update(
           Metric.tagged(attemptsMetric, "outcome", Exit.isSuccess(opened) ? "ok" : "error"),
           1
         )
-        let failure: Errors.TetherError
-        let manual = false
-        if (Exit.isSuccess(opened)) {
-          const session = opened.value
-          generation += 1
-          if (generation > 1) counters.reconnects += 1
-          attempt = 0
-          yield* Ref.set(current, Option.some(session))
-          readySession = session
-          if (policy.heartbeat.enabled) {
-            yield* Effect.forkIn(
-              Heartbeat.run(session, { server: name, policy: policy.heartbeat, now, rtt: heartbeatRtt }),
-              session.scope
-            )
-          }
-          const readySince = now()
-          if (lostAt !== undefined) yield* Metric.update(recoveryMetric, (readySince - lostAt) / 1000)
-          lostAt = undefined
-          yield* setState(ConnectionState.Ready({ server: session.info, since: readySince, generation }))
-          yield* Effect.logDebug("connection ready").pipe(Effect.annotateLogs({ server: name, generation }))
-          // One wait, for the session's end: a manual `reconnect` ends it too (racing the
-          // kick queue kept two more fibers per Ready connection, ~10 KiB each).
-          const queued = yield* Queue.poll(kick)
-          if (Option.isSome(queued) && queued.value === "manual") requestReconnect(session)
-          const reason = yield* Session.awaitLost(session)
-          manual = reason === manualReason
-          // A session that stayed up for `resetAfter` was a recovery: back off from scratch.
-          if (now() - readySince >= policy.reconnect.resetAfter) scheduleState = schedule.initial
-          Session.markLost(session, reason)
-          readySession = undefined
-          yield* Ref.set(current, Option.none())
-          // A dead or hung link is killed at once; a manual reconnect closes politely.
-          if (!manual) yield* Effect.promise(() => session.link.kill())
-          yield* Session.close(session)
-          failure = reason
-          lostAt = now()
-          yield* Metric.update(Metric.tagged(reconnectsMetric, "reason", reason._tag), 1)
-        } else {
-          failure = Cause.failureOption(opened.cause).pipe(
+        if (Exit.isSuccess(opened)) return Either.right(opened.value)
+        return Either.left<Errors.TetherError>(
+          Cause.failureOption(opened.cause).pipe(
             Option.getOrElse(
               () =>
                 new Errors.ConnectionLost({
                   server: name,
-                  message: Cause.pretty(opened.cause),
+                  message: bounded(Cause.pretty(opened.cause)),
                   reason: "Closed"
                 })
             )
           )
-        }
-        lastError = failure
-        linkError = failure
-        noteError(failure)
-        const wasProbe = probing
-        probing = false
-        yield* Effect.logDebug(`link down: ${failure._tag}: ${failure.message}`).pipe(
-          Effect.annotateLogs("server", name)
         )
-        if (manual) scheduleState = schedule.initial
-        let giveUp = permanentTags.has(failure._tag) || wasProbe
-        if (!giveUp) {
-          const [nextState, , decision] = yield* schedule.step(now(), failure, scheduleState)
-          scheduleState = nextState
-          if (ScheduleDecision.isContinue(decision)) {
-            const retryAfter = failure._tag === "HttpUnavailable" ? (failure.retryAfterMs ?? 0) : 0
-            const wait = Math.max(0, ScheduleIntervals.start(decision.intervals) - now(), retryAfter)
-            yield* setState(
-              ConnectionState.Reconnecting({
-                attempt: attempt + 1,
-                lastError: failure,
-                nextRetryAt: now() + wait
-              })
-            )
-            yield* Effect.raceFirst(Effect.sleep(Duration.millis(wait)), Queue.take(kick))
-            continue
+      })
+
+    /** Waits the schedule's next delay (or `Retry-After`) in Reconnecting; false once the schedule is done. */
+    const backOff = (outage: Outage, failure: Errors.TetherError): Effect.Effect<boolean> =>
+      Effect.gen(function* () {
+        const [next, , decision] = yield* schedule.step(now(), failure, outage.schedule)
+        outage.schedule = next
+        if (!ScheduleDecision.isContinue(decision)) return false
+        const retryAfter = failure._tag === "HttpUnavailable" ? (failure.retryAfterMs ?? 0) : 0
+        const wait = Math.max(0, ScheduleIntervals.start(decision.intervals) - now(), retryAfter)
+        yield* setState(
+          ConnectionState.Reconnecting({
+            attempt: outage.attempt + 1,
+            lastError: failure,
+            nextRetryAt: now() + wait
+          })
+        )
+        // A manual reconnect (or a call's demand) cuts the wait short.
+        yield* Effect.raceFirst(Effect.sleep(Duration.millis(wait)), Queue.take(kick))
+        return true
+      })
+
+    /**
+     * Connect-with-retry: attempts under the schedule, starting from `lost` (the failure that
+     * ended the last session) when there is one. None when it gives up: a permanent error, a
+     * failed probe, or the schedule is exhausted.
+     */
+    const connectWithRetry = (
+      outage: Outage,
+      probe: boolean,
+      lost: Errors.TetherError | undefined
+    ): Effect.Effect<Option.Option<Session.Session>> =>
+      Effect.gen(function* () {
+        let failure = lost
+        for (;;) {
+          if (failure !== undefined) {
+            if (permanentTags.has(failure._tag) || probe) return Option.none()
+            if (!(yield* backOff(outage, failure))) return Option.none()
           }
-          giveUp = true
+          const opened = yield* connectOnce(outage)
+          if (Either.isRight(opened)) return Option.some(opened.right)
+          failure = opened.left
+          yield* noteLinkFailure(outage, failure)
         }
+      })
+
+    /** Serve-a-session: Ready until the link is lost (or a manual reconnect); then tear it down. */
+    const serve = (session: Session.Session, outage: Outage) =>
+      Effect.gen(function* () {
+        generation += 1
+        if (generation > 1) counters.reconnects += 1
+        outage.attempt = 0
+        yield* Ref.set(current, Option.some(session))
+        readySession = session
+        if (policy.heartbeat.enabled) {
+          yield* Effect.forkIn(
+            Heartbeat.run(session, { server: name, policy: policy.heartbeat, now, rtt: heartbeatRtt }),
+            session.scope
+          )
+        }
+        const readySince = now()
+        if (outage.lostAt !== undefined)
+          yield* Metric.update(recoveryMetric, (readySince - outage.lostAt) / 1000)
+        outage.lostAt = undefined
+        yield* setState(ConnectionState.Ready({ server: session.info, since: readySince, generation }))
+        yield* Effect.logDebug("connection ready").pipe(Effect.annotateLogs({ server: name, generation }))
+        // One wait, for the session's end: a manual `reconnect` ends it too (racing the
+        // kick queue kept two more fibers per Ready connection, ~10 KiB each).
+        const queued = yield* Queue.poll(kick)
+        if (Option.isSome(queued) && queued.value === "manual") requestReconnect(session)
+        const reason = yield* Session.awaitLost(session)
+        const manual = reason === manualReason
+        Session.markLost(session, reason)
+        readySession = undefined
+        yield* Ref.set(current, Option.none())
+        // A dead or hung link is killed at once; a manual reconnect closes politely.
+        if (!manual) yield* Effect.promise(() => session.link.kill())
+        yield* Session.close(session)
+        yield* Metric.update(Metric.tagged(reconnectsMetric, "reason", reason._tag), 1)
+        // A session that stayed up for `resetAfter` was a recovery: back off from scratch.
+        return { reason, fresh: manual || now() - readySince >= policy.reconnect.resetAfter }
+      })
+
+    /** Circuit-open: Failed until a call's demand (a one-attempt probe) or a manual reconnect. */
+    const circuitOpen = (failure: Errors.TetherError): Effect.Effect<"demand" | "manual"> =>
+      Effect.gen(function* () {
         const since = now()
         yield* setState(
           ConnectionState.Failed({ lastError: failure, since, retryAt: since + policy.breaker.cooldown })
         )
-        // Circuit open. A call after the cooldown is a probe: one attempt ("half-open")
-        // decides; a manual reconnect runs the whole schedule again.
-        probing = (yield* Queue.take(kick)) === "demand"
-        scheduleState = schedule.initial
-        attempt = 0
-        lastError = undefined
+        return yield* Queue.take(kick)
+      })
+
+    const supervisor = Effect.gen(function* () {
+      let outage = freshOutage(undefined)
+      let probe = false
+      let lost: Errors.TetherError | undefined
+      for (;;) {
+        const session = yield* connectWithRetry(outage, probe, lost)
+        probe = false
+        lost = undefined
+        if (Option.isNone(session)) {
+          const failure = outage.lastError ?? closedError()
+          probe = (yield* circuitOpen(failure)) === "demand"
+          outage = freshOutage(outage.lostAt)
+          continue
+        }
+        const end = yield* serve(session.value, outage)
+        if (end.fresh) outage.schedule = schedule.initial
+        outage.lostAt = now()
+        lost = end.reason
+        yield* noteLinkFailure(outage, end.reason)
       }
     })
 
