@@ -7,7 +7,17 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
-import { Cause, Duration, Effect, Exit, Metric, Option, ScheduleDecision, ScheduleIntervals } from "effect"
+import {
+  Cause,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Metric,
+  Option,
+  ScheduleDecision,
+  ScheduleIntervals
+} from "effect"
 import * as Errors from "../Errors.js"
 import type { CallOptions, Progress } from "../McpConnection.js"
 import * as Metrics from "../Metrics.js"
@@ -76,6 +86,67 @@ const startOn = <A>(
   }
 }
 
+/**
+ * One attempt, outside any fiber: starts the SDK request for `flight` and calls `done` once,
+ * with the value or the classified failure, the flight settled. Returns a cancel function
+ * (true when it cancelled, false when `done` had already run); cancelling aborts the
+ * request, which makes the SDK send notifications/cancelled. Both call paths run their
+ * attempts through this one function.
+ */
+const launch = <A>(
+  session: Session.Session,
+  flight: Flight,
+  run: Run<A>,
+  options: {
+    readonly server: string
+    readonly timeout: number
+    readonly onprogress?: ((p: Progress) => void) | undefined
+  },
+  done: (result: Either.Either<A, Errors.Classified>) => void
+): (() => boolean) => {
+  const signal = new CallSignal()
+  let finished = false
+  const finish = (result: Either.Either<A, Errors.Classified>) => {
+    if (finished) return
+    finished = true
+    session.link.settle(flight)
+    done(result)
+  }
+  let promise: Promise<A>
+  try {
+    promise = startOn(session, flight, run, {
+      signal: signal.asAbortSignal(),
+      timeout: options.timeout,
+      ...(options.onprogress !== undefined ? { onprogress: options.onprogress } : {})
+    })
+  } catch (e) {
+    promise = Promise.reject(e)
+  }
+  promise.then(
+    (value) => finish(Either.right(value)),
+    (e: unknown) => {
+      // Outside any fiber: whatever happens, `done` runs (a call must never hang).
+      let error: Errors.Classified
+      try {
+        error = Errors.classify(e, {
+          server: options.server,
+          hasSession: session.link.sessionId !== undefined
+        })
+      } catch {
+        error = new Errors.InvalidResponse({ server: options.server, message: "unexpected failure" })
+      }
+      finish(Either.left(error))
+    }
+  )
+  return () => {
+    if (finished) return false
+    finished = true
+    signal.abort()
+    session.link.settle(flight)
+    return true
+  }
+}
+
 const toMillis = (input: Duration.DurationInput | undefined, fallback: number): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
 
@@ -129,34 +200,43 @@ export const makeRequest = (ctx: CallContext) => {
             lastProgressAt = now()
             userProgress?.(p)
           }
-    const call = Effect.tryPromise({
-      try: (signal) =>
-        startOn(session, flight, run, {
-          signal,
-          timeout: sdkTimeout,
-          ...(onprogress !== undefined ? { onprogress } : {})
-        }),
-      catch: (e) => Errors.classify(e, { server: name, hasSession: session.link.sessionId !== undefined })
+    const call = Effect.async<A, Errors.Classified>((resume) => {
+      const cancel = launch(
+        session,
+        flight,
+        run,
+        { server: name, timeout: sdkTimeout, onprogress },
+        (result) => resume(Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(result.left))
+      )
+      return Effect.sync(cancel)
     })
     // Racing forks fibers: only pay for it when an idle limit was asked for.
-    const watched =
-      idleMs === undefined
-        ? call
-        : Effect.raceFirst(
-            idleWatch(descriptor, idleMs, () => lastProgressAt),
-            call
-          )
-    return watched.pipe(Effect.ensuring(Effect.sync(() => session.link.settle(flight))))
+    return idleMs === undefined
+      ? call
+      : Effect.raceFirst(
+          idleWatch(descriptor, idleMs, () => lastProgressAt),
+          call
+        )
   }
 
   const isSafe = (descriptor: Descriptor): boolean =>
     typeof descriptor.safe === "boolean" ? descriptor.safe : descriptor.safe()
   const labelOf = (descriptor: Descriptor) => descriptor.tool ?? descriptor.method
 
-  /** Book-keeping of a call that got an answer from the server (a success for the breaker). */
-  const answered = (descriptor: Descriptor, started: number, failure: Errors.TetherError | undefined) => {
+  /**
+   * Book-keeping of a call the server answered (a success for the breaker, even when the
+   * check turns the answer into a failure), and the call's outcome. Both paths end here.
+   */
+  const answered = <A>(
+    descriptor: Descriptor,
+    started: number,
+    value: A,
+    check: Check | undefined
+  ): Effect.Effect<A, Errors.TetherError> => {
+    const failure = check?.(descriptor, value)
     breaker.success()
     Metrics.unsafeRecordCall(name, labelOf(descriptor), failure, now() - started)
+    return failure === undefined ? Effect.succeed(value) : Effect.fail(failure)
   }
 
   /** The first failed attempt of the fast path, handed over to the general path. */
@@ -280,12 +360,7 @@ export const makeRequest = (ctx: CallContext) => {
       })
       const body = attempts.pipe(
         Effect.matchEffect({
-          onSuccess: (value) =>
-            Effect.suspend(() => {
-              const failure = check?.(descriptor, value)
-              answered(descriptor, started, failure)
-              return failure === undefined ? Effect.succeed(value) : Effect.fail(failure)
-            }),
+          onSuccess: (value) => Effect.suspend(() => answered(descriptor, started, value, check)),
           onFailure: (e) =>
             Effect.suspend(() => {
               counters.errors += 1
@@ -335,59 +410,33 @@ export const makeRequest = (ctx: CallContext) => {
       // Counted while this attempt is in flight; handed back before resuming, so that the
       // general path (which counts itself) never sees it counted twice.
       counters.pending += 1
-      const deadline = deadlineOf(callOptions)
       const flight = makeFlight()
-      const signal = new CallSignal()
-      // Set once this fast attempt has handed the call on (resumed or interrupted).
-      let done = false
-      let promise: Promise<A>
-      try {
-        promise = startOn(session, flight, run, {
-          signal: signal.asAbortSignal(),
-          timeout: Math.max(1, deadline)
-        })
-      } catch (e) {
-        promise = Promise.reject(e)
-      }
-      // Outside any fiber: a throw here would hang the call and surface as an unhandled
-      // rejection, so every path ends in `resume`, a defect if need be.
-      promise.then(
-        (value) => {
-          if (done) return
-          done = true
-          session.link.settle(flight)
+      const cancel = launch(
+        session,
+        flight,
+        run,
+        { server: name, timeout: Math.max(1, deadlineOf(callOptions)) },
+        (result) => {
           counters.pending -= 1
+          // Outside any fiber: a throw here would hang the call and surface as an unhandled
+          // rejection, so every path ends in `resume`, a defect if need be.
           try {
-            const failure = check?.(descriptor, value)
-            answered(descriptor, started, failure)
-            resume(failure === undefined ? Effect.succeed(value) : Effect.fail(failure))
-          } catch (defect) {
-            resume(Effect.die(defect))
-          }
-        },
-        (e: unknown) => {
-          if (done) return
-          done = true
-          session.link.settle(flight)
-          counters.pending -= 1
-          try {
-            const error = Errors.classify(e, {
-              server: name,
-              hasSession: session.link.sessionId !== undefined
-            })
-            resume(general(descriptor, run, callOptions, check, started, { session, flight, error }))
+            resume(
+              Either.isRight(result)
+                ? answered(descriptor, started, result.right, check)
+                : general(descriptor, run, callOptions, check, started, {
+                    session,
+                    flight,
+                    error: result.left
+                  })
+            )
           } catch (defect) {
             resume(Effect.die(defect))
           }
         }
       )
       return Effect.sync(() => {
-        if (done) return
-        done = true
-        // Aborting makes the SDK send notifications/cancelled.
-        signal.abort()
-        session.link.settle(flight)
-        counters.pending -= 1
+        if (cancel()) counters.pending -= 1
       })
     })
 
