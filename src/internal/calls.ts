@@ -42,12 +42,12 @@ export type Check = (descriptor: Descriptor, value: unknown) => Errors.TetherErr
 /** @internal One SDK request, given the SDK options (signal, timeout, progress). */
 export type Run<A> = (client: Client, options: RequestOptions) => Promise<A>
 
-/** @internal Counters shared with the connection (read by `stats`). */
-export interface Counters {
+/** @internal The call path's own counters (it is their only writer; `stats` reads them). */
+export interface CallCounters {
+  /** Calls in flight or waiting right now. */
   pending: number
-  waiting: number
+  /** Calls that ended in an error. */
   errors: number
-  lastError: Errors.TetherError | undefined
 }
 
 /** @internal */
@@ -55,7 +55,6 @@ export interface CallContext {
   readonly name: string
   readonly policy: Policy
   readonly now: () => number
-  readonly counters: Counters
   readonly awaitSession: Effect.Effect<Session.Session, Errors.TetherError>
   /** The live session when Ready, read without running an effect (the fast path). */
   readonly readyNow: () => Session.Session | undefined
@@ -152,7 +151,8 @@ const toMillis = (input: Duration.DurationInput | undefined, fallback: number): 
 
 /** @internal */
 export const makeRequest = (ctx: CallContext) => {
-  const { counters, name, noteError, now, policy } = ctx
+  const { name, noteError, now, policy } = ctx
+  const counters: CallCounters = { pending: 0, errors: 0 }
   const awaitSession = ctx.awaitSession
   const breaker = ctx.breaker
 
@@ -440,5 +440,5 @@ export const makeRequest = (ctx: CallContext) => {
       })
     })
 
-  return request
+  return { request, counters: counters as Readonly<CallCounters> }
 }

@@ -27,7 +27,6 @@ import {
   Option,
   PubSub,
   Queue,
-  Ref,
   ScheduleDecision,
   ScheduleIntervals,
   Stream,
@@ -112,23 +111,23 @@ export const make = (options: McpConnection.Options) =>
     // A slow subscriber loses the oldest notifications past 128. (1,024 slots cost 16 KiB
     // per connection, a sixth of its heap, measured with 1,000 connections.)
     const notifications = yield* PubSub.sliding<ServerNotification>(128)
-    const current = yield* Ref.make<Option.Option<Session.Session>>(Option.none())
     const kick = yield* Queue.sliding<"demand" | "manual">(1)
     const counters = {
       connectAttempts: 0,
       reconnects: 0,
-      errors: 0,
       lastError: undefined as Errors.TetherError | undefined,
       lastErrorAt: undefined as number | undefined,
-      pending: 0,
       waiting: 0,
       stateSince: now()
     }
     /** The last failure of the link itself (not of a call), named by timed-out calls. */
     let linkError: Errors.TetherError | undefined
-    /** Mirror of `current` while Ready, for the call path's synchronous fast path. */
+    /**
+     * The session while Ready: set and cleared only by the supervisor's serve step, read
+     * synchronously by the call path (one owner, no mirror of a Ref).
+     */
     let readySession: Session.Session | undefined
-    /** Mirror of `tools`, read synchronously by the call path. */
+    /** The catalogue as the call path reads it synchronously; `setTools` is its only writer. */
     let toolList: ReadonlyArray<Tool> = []
     const setTools = (list: ReadonlyArray<Tool>) =>
       Effect.zipRight(
@@ -293,7 +292,6 @@ export const make = (options: McpConnection.Options) =>
         generation += 1
         if (generation > 1) counters.reconnects += 1
         outage.attempt = 0
-        yield* Ref.set(current, Option.some(session))
         readySession = session
         if (policy.heartbeat.enabled) {
           yield* Effect.forkIn(
@@ -315,7 +313,6 @@ export const make = (options: McpConnection.Options) =>
         const manual = reason === manualReason
         Session.markLost(session, reason)
         readySession = undefined
-        yield* Ref.set(current, Option.none())
         // A dead or hung link is killed at once; a manual reconnect closes politely.
         if (!manual) yield* Effect.promise(() => session.link.kill())
         yield* Session.close(session)
@@ -374,7 +371,11 @@ export const make = (options: McpConnection.Options) =>
     const admit = (s: ConnectionState): Effect.Effect<Option.Option<Session.Session>, Errors.TetherError> => {
       switch (s._tag) {
         case "Ready":
-          return Ref.get(current).pipe(Effect.map(Option.filter((session) => !Session.isLost(session))))
+          return Effect.sync(() =>
+            readySession !== undefined && !Session.isLost(readySession)
+              ? Option.some(readySession)
+              : Option.none()
+          )
         case "Connecting":
         case "Reconnecting":
           return Effect.succeed(Option.none())
@@ -451,12 +452,11 @@ export const make = (options: McpConnection.Options) =>
       })
     }
 
-    const request = Calls.makeRequest({
+    const { counters: calls, request } = Calls.makeRequest({
       readyNow,
       name,
       policy,
       now,
-      counters,
       awaitSession,
       noteError,
       linkError: () => linkError,
@@ -502,10 +502,10 @@ export const make = (options: McpConnection.Options) =>
       stats: Effect.sync((): Stats => ({
         connectAttempts: counters.connectAttempts,
         reconnects: counters.reconnects,
-        errors: counters.errors,
+        errors: calls.errors,
         lastError: counters.lastError,
         lastErrorAt: counters.lastErrorAt,
-        pendingCalls: counters.pending,
+        pendingCalls: calls.pending,
         stateSince: counters.stateSince
       })),
       awaitReady: (o) => {
