@@ -452,7 +452,7 @@ export const make = (options: McpConnection.Options) =>
       })
     }
 
-    const { counters: calls, request } = Calls.makeRequest({
+    const { counters: callCounters, request } = Calls.makeRequest({
       readyNow,
       name,
       policy,
@@ -502,10 +502,10 @@ export const make = (options: McpConnection.Options) =>
       stats: Effect.sync((): Stats => ({
         connectAttempts: counters.connectAttempts,
         reconnects: counters.reconnects,
-        errors: calls.errors,
+        errors: callCounters.errors,
         lastError: counters.lastError,
         lastErrorAt: counters.lastErrorAt,
-        pendingCalls: calls.pending,
+        pendingCalls: callCounters.pending,
         stateSince: counters.stateSince
       })),
       awaitReady: (o) => {
@@ -514,8 +514,9 @@ export const make = (options: McpConnection.Options) =>
           Effect.map((s): ServerInfo => s.info),
           Effect.timeoutFail({
             duration: Duration.millis(deadline),
+            // The link's own last failure, never another call's error.
             onTimeout: () =>
-              counters.lastError ??
+              linkError ??
               new Errors.RequestTimeout({
                 server: name,
                 timeoutMs: deadline,
