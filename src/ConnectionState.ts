@@ -3,10 +3,11 @@
  *
  * ```
  * Connecting ──ok──► Ready ──link lost──► Reconnecting ──ok──► Ready
- *                                              │ schedule exhausted
- *                                              ▼
- *                                           Failed (circuit open until `retryAt`;
- *                                           a later call or `reconnect` starts again)
+ *         │ calls fail in a row                  │ schedule exhausted
+ *         ▼                                      ▼
+ *       Failed (circuit open on the live     Failed (circuit open until `retryAt`;
+ *       link; `ping` probes; an answer →     a later call or `reconnect` starts again)
+ *       Ready, a dead link → Reconnecting)
  * Closed ◄── the scope closed
  * ```
  *
@@ -40,7 +41,11 @@ export type ConnectionState = Data.TaggedEnum<{
   Ready: { readonly server: ServerInfo; readonly since: number; readonly generation: number }
   /** The link was lost or a connect failed; the next attempt is at `nextRetryAt` (epoch ms). */
   Reconnecting: { readonly attempt: number; readonly lastError: TetherError; readonly nextRetryAt: number }
-  /** Gave up (schedule exhausted or a permanent error). Calls fail fast until `retryAt`. */
+  /**
+   * The circuit is open: reconnecting gave up (schedule exhausted or a permanent error), or
+   * calls failed in a row on a live link (then `retryAt` is the next `ping` probe). Calls
+   * fail fast with `ServerUnavailable` (or the permanent error) meanwhile.
+   */
   Failed: { readonly lastError: TetherError; readonly since: number; readonly retryAt: number }
   /** The connection's scope closed. */
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- a case without fields, as Data.TaggedEnum spells it

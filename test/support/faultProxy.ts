@@ -53,6 +53,8 @@ export interface FaultProxy {
   readonly setStatus: (options: StatusOptions | undefined) => Effect.Effect<void>
   /** The same as `setStatus(undefined)`. */
   readonly clearStatus: Effect.Effect<void>
+  /** How many requests were answered with a status so far (both kinds of status mode). */
+  readonly statusAnswers: Effect.Effect<number>
   /** Refuse new connections (reset them at once) while true, as if nothing listened. */
   readonly setRefuse: (refuse: boolean) => Effect.Effect<void>
 }
@@ -205,6 +207,7 @@ export const make = (options: {
     let refuse = false
     let status: StatusOptions | undefined
     let statusTimer: ReturnType<typeof setTimeout> | undefined
+    let statusAnswers = 0
 
     /** Every socket we own (clients and upstreams), for cleanup. */
     const sockets = new Set<net.Socket>()
@@ -323,6 +326,7 @@ export const make = (options: {
       client.on("data", () => {})
       client.once("end", () => client.destroy())
       client.resume()
+      statusAnswers += 1
       client.end(statusResponse(answer))
       const timer = setTimeout(() => client.destroy(), STATUS_LINGER_MS)
       timer.unref()
@@ -343,7 +347,10 @@ export const make = (options: {
           (answer, close) => {
             if (!isOpen(client) || client.writableEnded) return
             if (close) answerStatus(client, answer)
-            else client.write(statusResponse(answer, true))
+            else {
+              statusAnswers += 1
+              client.write(statusResponse(answer, true))
+            }
           }
         )
         framers.set(client, framer)
@@ -456,6 +463,7 @@ export const make = (options: {
         }),
       setStatus,
       clearStatus: setStatus(undefined),
+      statusAnswers: Effect.sync(() => statusAnswers),
       setRefuse: (value) =>
         Effect.sync(() => {
           refuse = value
