@@ -3,11 +3,11 @@
  *
  * ```
  * Connecting ──ok──► Ready ──link lost──► Reconnecting ──ok──► Ready
- *         │ calls fail in a row                  │ schedule exhausted
- *         ▼                                      ▼
- *       Failed (circuit open on the live     Failed (circuit open until `retryAt`;
- *       link; `ping` probes; an answer →     a later call or `reconnect` starts again)
- *       Ready, a dead link → Reconnecting)
+ *                     │ calls fail in a row       │ schedule exhausted
+ *                     ▼                           ▼
+ *   Failed (circuit open on the live link;     Failed (circuit open until `retryAt`;
+ *   `ping` probes: an answer → Ready, a        a later call or `reconnect` starts again)
+ *   dead link → Reconnecting)
  * Closed ◄── the scope closed
  * ```
  *
