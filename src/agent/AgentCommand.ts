@@ -8,6 +8,7 @@
 import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"
 import * as SharedOptions from "../cli/options.js"
+import * as StudioOptions from "../cli/studio.js"
 
 /**
  * @since 0.1.0
@@ -55,7 +56,8 @@ export const agentCommand = Command.make(
     system: Options.text("system").pipe(
       Options.withDescription('The system prompt ("" for none)'),
       Options.optional
-    )
+    ),
+    ...StudioOptions.agentOptions
   },
   (options) =>
     Effect.flatMap(

@@ -33,6 +33,8 @@ import * as OpenAiCompat from "./OpenAiCompat.js"
 import * as ReplayModel from "./ReplayModel.js"
 import * as Repl from "./Repl.js"
 import * as SessionStore from "./SessionStore.js"
+import type * as StudioOptions from "../cli/studio.js"
+import { attachStudio } from "../cli/studioRun.js"
 
 /**
  * A usage or setup problem of the runner (bad option, no model configured…).
@@ -89,7 +91,7 @@ const newSessionId = Effect.gen(function* () {
  * @since 0.1.0
  * @category models
  */
-export interface RunOptions {
+export interface RunOptions extends Partial<StudioOptions.AgentStudioOptions> {
   readonly config: Option.Option<string>
   readonly prompt: Option.Option<string>
   readonly script: Option.Option<string>
@@ -213,6 +215,17 @@ export const run = (
         maxSteps: options.maxSteps,
         system: Option.getOrUndefined(options.system)
       })
+      const studio = yield* attachStudio(agent, {
+        studio: options.studio ?? Option.none(),
+        studioHeartbeat: options.studioHeartbeat ?? 5_000,
+        studioApiKey: options.studioApiKey ?? Option.none(),
+        dataDir: options.dataDir
+      })
+      if (studio && interactive) {
+        // Headless: the studio page is the only input.
+        yield* io.out(`tether agent · ${yield* Repl.describeSession(agent)} · waiting for the studio`)
+        return yield* Effect.never
+      }
       if (Option.isSome(options.prompt)) {
         const info = yield* agent.session
         yield* io.err(`session ${info.id}${info.resumed ? ` (resumed, ${info.turns} turn(s))` : " (new)"}`)

@@ -17,6 +17,7 @@ import * as SharedOptions from "./options.js"
 import * as PlainConsole from "./plainConsole.js"
 import { serve } from "./serve.js"
 import { agentCommand } from "../agent/AgentCommand.js"
+import { studio } from "./studio.js"
 
 /**
  * The commands' code loads when one runs: what `--help` needs (the options) stays small, so
@@ -78,7 +79,7 @@ const status = Command.make("status", { config: configOption, json: jsonOption, 
  */
 export const tether = Command.make("tether").pipe(
   Command.withDescription("Resilient MCP connections: list tools, call them, watch their state"),
-  Command.withSubcommands([tools, call, status, serve, agentCommand])
+  Command.withSubcommands([tools, call, status, serve, agentCommand, studio])
 )
 
 const cli = Command.run(tether, { name: "tether", version: VERSION })
