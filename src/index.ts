@@ -35,9 +35,6 @@ export * as Resilience from "./Resilience.js"
 export * as ServerSpec from "./ServerSpec.js"
 
 /** @since 0.1.0 */
-export * as Studio from "./Studio.js"
-
-/** @since 0.1.0 */
 export * as Tether from "./Tether.js"
 
 /** @since 0.1.0 */
