@@ -349,6 +349,21 @@ describe("Tether Studio (real browser, real processes)", () => {
     measured.onlineAfterCont = await timeTo(row("online"), 10_000)
   }, 60_000)
 
+  it("studio paused (SIGSTOP): the page says disconnected within its heartbeat bound; resumed: connected, agent online", async () => {
+    studio.child.kill("SIGSTOP")
+    try {
+      measured.disconnectedAfterStudioStop = await waitLink(
+        /^(disconnected|reconnecting)$/,
+        PAGE_HEARTBEAT_MS * 2 + SLACK_MS
+      )
+      await timeTo(row("unknown"), 1_000)
+    } finally {
+      studio.child.kill("SIGCONT")
+    }
+    measured.connectedAfterStudioCont = await waitLink(/^connected$/, 5_000)
+    await timeTo(row("online"), 10_000)
+  }, 60_000)
+
   it("a message sent while the studio is down is delivered once when it returns", async () => {
     await killHard(studio)
     await waitLink(/^(disconnected|reconnecting)$/, 2_000)
