@@ -260,6 +260,8 @@ describe("Tether Studio (real browser, real processes)", () => {
   it("a tool call cut by a server kill is marked OUTCOME UNKNOWN; the server's reconnect is counted", async () => {
     await send('call local__count {"id":"studio-c1","holdMs":4000}')
     await timeTo('[data-testid="message"][data-role="tool"][data-outcome="running"]', 20_000)
+    // A turn is running: the agent is busy, not idle-online.
+    await timeTo(row("busy"), 2_000)
     const started = Date.now()
     while (!readLog(fixtureLog).includes("count studio-c1")) {
       if (Date.now() - started > 10_000) throw new Error("the count never started")
