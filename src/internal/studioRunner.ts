@@ -217,7 +217,8 @@ export const attach = (
         Effect.gen(function* () {
           const socket = yield* Socket.makeWebSocket(options.url, {
             closeCodeIsError: () => true,
-            openTimeout: Duration.millis(Math.max(2_000, heartbeatMs * misses))
+            // An open that takes longer than the heartbeat bound is as dead as a silent link.
+            openTimeout: Duration.millis(Math.max(500, heartbeatMs * misses))
           })
           const write = yield* socket.writer
           const lost = yield* Deferred.make<never, LinkLost>()
