@@ -322,6 +322,8 @@ describe("Tether Studio (real browser, real processes)", () => {
         timeout: 20_000
       }
     )
+    // The answer shows before the turn is saved; online (not busy) means the turn ended, saved.
+    await timeTo(row("online"), 10_000)
     const request = llm.requests.find((r) => r.body.messages.at(-1)?.content === "second question")
     expect(request?.body.messages.map((m) => m.content)).toContain('call local__echo {"text":"hello-studio"}')
     expect(runsOf("second question")).toBe(1)
