@@ -168,14 +168,17 @@ const runsOf = (text: string) =>
   }).length
 
 /** A page as a plain WebSocket client: sends one request, waits for its final `Result`. */
-const sendRaw = (frame: {
-  readonly _tag: "Send"
-  readonly id: string
-  readonly sessionId: string
-  readonly text: string
-}) =>
+const sendRaw = (
+  frame: {
+    readonly _tag: "Send"
+    readonly id: string
+    readonly sessionId: string
+    readonly text: string
+  },
+  at: number = port
+) =>
   new Promise<{ readonly status: string; readonly reason: string }>((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/page`)
+    const ws = new WebSocket(`ws://127.0.0.1:${at}/page`)
     const timer = setTimeout(() => {
       ws.terminate()
       reject(new Error(`no final Result for ${frame.id}`))
@@ -495,10 +498,10 @@ describe("Tether Studio protocol (a raw runner)", () => {
         ws.on("error", reject)
       }
     )
-  const register = (sessionId: string, heartbeatMs: number) =>
+  const register = (sessionId: string, heartbeatMs: number, runnerId = `raw-${sessionId}`) =>
     JSON.stringify({
       _tag: "Register",
-      runnerId: `raw-${sessionId}`,
+      runnerId,
       heartbeatMs,
       misses: 2,
       sessions: [{ sessionId, model: "raw", transcript: { seq: 0, busy: false, items: [], servers: [] } }]
@@ -518,7 +521,7 @@ describe("Tether Studio protocol (a raw runner)", () => {
     return Date.now() - started
   }
 
-  it("gaps ask for a resync; silence turns offline and closes the link; --data-dir sessions come back unknown", async () => {
+  it("gaps ask for a resync; silence turns offline and closes the link; --data-dir sessions come back unknown; an unconfirmed message is never re-sent to a new runner", async () => {
     const rawPort = await Effect.runPromise(freePort)
     const dataDir = mkdtempSync(join(tmpdir(), "tether-studio-data-"))
     const args = ["studio", "--port", String(rawPort), "--data-dir", dataDir]
@@ -557,6 +560,21 @@ describe("Tether Studio protocol (a raw runner)", () => {
       again.ws.send(register("raw-1", 5_000))
       await until("online again", async () => (await statusOf(base, "raw-1")) === "online", 5_000)
       again.ws.close()
+
+      // Given to a runner that went away before confirming: never given to another runner.
+      const first = await rawRunner(`ws://127.0.0.1:${rawPort}/runners`)
+      first.ws.send(register("raw-2", 5_000, "runner-a"))
+      await until("raw-2 online", async () => (await statusOf(base, "raw-2")) === "online", 5_000)
+      const result = sendRaw({ _tag: "Send", id: "u-1", sessionId: "raw-2", text: "anyone?" }, rawPort)
+      await until("the Deliver", () => first.frames.some((f) => f._tag === "Deliver"), 5_000)
+      first.ws.terminate()
+      await until("raw-2 offline", async () => (await statusOf(base, "raw-2")) === "offline", 5_000)
+      const second = await rawRunner(`ws://127.0.0.1:${rawPort}/runners`)
+      second.ws.send(register("raw-2", 5_000, "runner-b"))
+      expect(await result).toMatchObject({ status: "unconfirmed" })
+      await new Promise((r) => setTimeout(r, 200))
+      expect(second.frames.some((f) => f._tag === "Deliver")).toBe(false)
+      second.ws.close()
     } finally {
       await killHard(proc)
     }
