@@ -442,15 +442,17 @@ describe("Tether Studio (real browser, real processes)", () => {
 })
 
 describe("Tether Studio API key", () => {
-  it("beyond loopback it needs a key; with one, runners need the bearer and the page takes it once as a cookie", async () => {
-    const refused = spawnTether(["studio", "--host", "0.0.0.0", "--port", "0"], { TETHER_API_KEY: "" })
+  it("an empty key is refused; with a key (--api-key-file), runners need the bearer and the page takes it once as a cookie", async () => {
+    // The key rules of `tether serve`: an empty key (an unset variable) is refused.
+    const refused = spawnTether(["studio", "--port", "0"], { TETHER_API_KEY: "" })
     const refusedExit = new Promise<number | null>((resolve) => refused.child.once("exit", resolve))
     const keyPort = await Effect.runPromise(freePort)
-    const keyed = spawnTether(["studio", "--port", String(keyPort)], { TETHER_API_KEY: "studio-secret" })
+    const keyFile = join(mkdtempSync(join(tmpdir(), "tether-studio-key-")), "key")
+    writeFileSync(keyFile, "studio-secret\n")
+    const keyed = spawnTether(["studio", "--port", String(keyPort), "--api-key-file", keyFile])
     try {
       expect(await refusedExit).toBe(2)
-      expect(refused.output()).toContain("--api-key")
-
+      expect(refused.output()).toContain("TETHER_API_KEY is empty")
       await keyed.waitFor(/LISTENING/, 40_000)
       const base = `http://127.0.0.1:${keyPort}`
       expect((await fetch(`${base}/health`)).status).toBe(200)

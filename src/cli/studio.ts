@@ -12,6 +12,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Effect, type Option, type Redacted } from "effect"
+import * as SharedOptions from "./options.js"
 
 const options = {
   host: Options.text("host").pipe(
@@ -34,12 +35,8 @@ const options = {
     Options.withDefault(15_000),
     Options.withDescription("How long a message waits for its agent before it is refused, in ms")
   ),
-  apiKey: Options.redacted("api-key").pipe(
-    Options.withDescription(
-      "Require this key from runners and pages (also TETHER_API_KEY); needed beyond loopback"
-    ),
-    Options.optional
-  )
+  // As for `serve`: --api-key, --api-key-file, --no-auth, TETHER_API_KEY.
+  ...SharedOptions.auth
 }
 
 /**

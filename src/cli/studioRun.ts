@@ -5,21 +5,31 @@
  */
 import type { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { Config as EffectConfig, Effect, Layer, LogLevel, Logger, Option, Redacted, type Scope } from "effect"
+import {
+  Config as EffectConfig,
+  Console,
+  Effect,
+  Layer,
+  LogLevel,
+  Logger,
+  Option,
+  Redacted,
+  type Scope
+} from "effect"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import type * as Agent from "../agent/Agent.js"
 import * as Config from "../Config.js"
 import * as Studio from "../Studio.js"
+import * as Auth from "./auth.js"
+import { formatError } from "./format.js"
 import type { AgentStudioOptions, StudioOptions } from "./studio.js"
 
 const expandHome = (path: string) =>
   path === "~" ? homedir() : path.startsWith("~/") ? join(homedir(), path.slice(2)) : path
 
-const isLoopback = (host: string) => host === "127.0.0.1" || host === "::1" || host === "localhost"
-
-/** The key from the option, else `TETHER_API_KEY`; an empty one is none. */
-const resolveKey = (option: Option.Option<Redacted.Redacted<string>>) =>
+/** The runner's key: `--studio-api-key`, else `TETHER_API_KEY`; an empty one is none. */
+const resolveRunnerKey = (option: Option.Option<Redacted.Redacted<string>>) =>
   Effect.gen(function* () {
     const envKey = yield* EffectConfig.option(EffectConfig.redacted("TETHER_API_KEY")).pipe(Effect.orDie)
     return Option.orElse(option, () => envKey).pipe(
@@ -28,11 +38,13 @@ const resolveKey = (option: Option.Option<Redacted.Redacted<string>>) =>
     )
   })
 
-const usage = (message: string) =>
-  Effect.sync(() => {
-    process.stderr.write(`error: ${message}\n`)
-    process.exitCode = 2
-  })
+const failed = (message: string) =>
+  Effect.zipRight(
+    Console.error(message),
+    Effect.sync(() => {
+      process.exitCode = 2
+    })
+  )
 
 /**
  * Runs the studio until SIGINT/SIGTERM.
@@ -40,18 +52,23 @@ const usage = (message: string) =>
  * @since 0.1.0
  * @category running
  */
-export const run = ({ apiKey, dataDir, deliveryTimeout, heartbeat, host, port }: StudioOptions) =>
+export const run = ({
+  apiKey,
+  apiKeyFile,
+  dataDir,
+  deliveryTimeout,
+  heartbeat,
+  host,
+  noAuth,
+  port
+}: StudioOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
-    const key = yield* resolveKey(apiKey)
-    if (key === undefined && !isLoopback(host)) {
-      return yield* usage(
-        `--host ${host} is reachable beyond this machine; give --api-key (or TETHER_API_KEY)`
-      )
-    }
     if (heartbeat < 50 || deliveryTimeout < 0) {
-      return yield* usage("--heartbeat must be 50 ms or more, --delivery-timeout 0 or more")
+      return yield* failed("error: --heartbeat must be 50 ms or more, --delivery-timeout 0 or more")
     }
+    // The same key rules as `tether serve` (an empty key is refused; none beyond loopback warns).
+    const key = yield* Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host })
     const app = Studio.layer({
       host,
       port,
@@ -59,9 +76,20 @@ export const run = ({ apiKey, dataDir, deliveryTimeout, heartbeat, host, port }:
       deliveryTimeoutMs: deliveryTimeout,
       apiKey: key,
       dataDir: Option.map(dataDir, expandHome).pipe(Option.getOrUndefined)
-    }).pipe(Layer.provide(NodeContext.layer))
+    })
     return yield* Layer.launch(app).pipe(Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Info))
-  })
+  }).pipe(
+    Effect.provide(NodeContext.layer),
+    Effect.catchAll((error) =>
+      failed(
+        error._tag === "ServeError"
+          ? `error (ListenFailed): could not listen on ${host}:${port}: ${String(error.cause)}`
+          : error._tag === "InvalidConfig"
+            ? formatError(error)
+            : `error (${error._tag}): ${error.message}`
+      )
+    )
+  )
 
 /**
  * Attaches the agent to the studio when `--studio` is given, for the scope's life. Returns
@@ -76,7 +104,7 @@ export const attachStudio = (
 ): Effect.Effect<boolean, never, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function* () {
     if (Option.isNone(options.studio)) return false
-    const apiKey = yield* resolveKey(options.studioApiKey)
+    const apiKey = yield* resolveRunnerKey(options.studioApiKey)
     yield* Studio.attach(agent, {
       url: options.studio.value,
       heartbeatMs: Math.max(50, options.studioHeartbeat),
