@@ -22,7 +22,8 @@ import { InvalidConfig } from "../Errors.js"
 import type { ToolOverride } from "../McpConnection.js"
 import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
-import { formatPath } from "./schemaIssues.js"
+import { fileFields, serverFields } from "./configSchema.js"
+import { formatPath, unknownKeyMessage } from "./schemaIssues.js"
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -93,16 +94,26 @@ const MAX_DEPTH = 256
 const FAIL: unique symbol = Symbol("fail")
 type Fail = typeof FAIL
 
-const positionOf = (text: string, offset: number): { readonly line: number; readonly column: number } => {
-  let line = 1
-  let lineStart = 0
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++
-      lineStart = i + 1
+/**
+ * Line and column of an offset. The line starts are found once per text and searched by
+ * bisection: scanning from the start for every key made parsing quadratic.
+ */
+const positions = (text: string) => {
+  let starts: Array<number> | undefined
+  return (offset: number): { readonly line: number; readonly column: number } => {
+    if (starts === undefined) {
+      starts = [0]
+      for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) starts.push(i + 1)
     }
+    let lo = 0
+    let hi = starts.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1
+      if ((starts[mid] ?? 0) <= Math.min(offset, text.length)) lo = mid
+      else hi = mid - 1
+    }
+    return { line: lo + 1, column: offset - (starts[lo] ?? 0) + 1 }
   }
-  return { line, column: offset - lineStart + 1 }
 }
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
@@ -131,6 +142,7 @@ export const parseJson = (
   { readonly value: unknown; readonly duplicates: ReadonlyArray<DuplicateKey> },
   JsonSyntaxError
 > => {
+  const positionOf = positions(text)
   let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0
   let error: { readonly offset: number; readonly message: string } | undefined
   const duplicates: Array<DuplicateKey> = []
@@ -261,7 +273,7 @@ export const parseJson = (
       pos++
       const v = value([...path, key], depth + 1)
       if (v === FAIL) return FAIL
-      const line = positionOf(text, keyAt).line
+      const line = positionOf(keyAt).line
       const previous = lines.get(key)
       if (previous !== undefined) duplicates.push({ path: [...path, key], lines: [previous, line] })
       lines.set(key, line)
@@ -318,7 +330,7 @@ export const parseJson = (
 
   if (result === FAIL || error !== undefined) {
     const at = error ?? { offset: pos, message: "not valid JSON" }
-    return Either.left({ ...positionOf(text, at.offset), message: at.message })
+    return Either.left({ ...positionOf(at.offset), message: at.message })
   }
   return Either.right({ value: result, duplicates })
 }
@@ -558,7 +570,7 @@ const resilienceBlock = (
       ok = false
       issues.push({
         path: formatPath(path, [key]),
-        message: `unknown setting; expected one of ${Object.keys(defaultPolicy).join(", ")}`,
+        message: unknownKeyMessage("setting", key, Object.keys(defaultPolicy)),
         server
       })
     } else if (isRecord(known) && isRecord(value)) {
@@ -567,7 +579,7 @@ const resilienceBlock = (
           ok = false
           issues.push({
             path: formatPath(path, [key, sub]),
-            message: `unknown setting; expected one of ${Object.keys(known).join(", ")}`,
+            message: unknownKeyMessage("setting", sub, Object.keys(known)),
             server
           })
         }
@@ -701,6 +713,21 @@ const transportOf = (
   return undefined
 }
 
+/** Pushes an issue for each field of `raw` that the file's Schema does not declare. */
+const unknownFields = (
+  raw: Readonly<Record<string, unknown>>,
+  known: ReadonlyArray<string>,
+  path: string,
+  issues: Array<Issue>,
+  server?: string | undefined
+): void => {
+  for (const key of Object.keys(raw)) {
+    if (!known.includes(key)) {
+      issues.push({ path: formatPath(path, [key]), message: unknownKeyMessage("field", key, known), server })
+    }
+  }
+}
+
 /** Decodes one `mcpServers` entry; pushes its problems. */
 const serverEntry = (
   name: string,
@@ -718,7 +745,9 @@ const serverEntry = (
   const server = name
   const before = issues.length
   if (name.trim().length === 0) issues.push({ path, message: "server name must not be empty", server })
-  else if (context.separator !== undefined && name.includes(context.separator)) {
+  else if (name === "__proto__") {
+    issues.push({ path, message: 'server name "__proto__" is reserved; choose another name', server })
+  } else if (context.separator !== undefined && name.includes(context.separator)) {
     issues.push({
       path,
       message: `server name must not contain the namespace separator ${JSON.stringify(context.separator)}`,
@@ -729,6 +758,7 @@ const serverEntry = (
     issues.push({ path, message: `expected an object with "command" or "url", got ${describe(raw)}`, server })
     return undefined
   }
+  unknownFields(raw, serverFields, path, issues, server)
   if (hasOwn(raw, "disabled")) {
     const disabled = raw["disabled"]
     if (disabled === true) return undefined
@@ -856,6 +886,9 @@ export const decode = (
     })
     return fail()
   }
+
+  // Without a servers key the file is likely not a config at all: "is missing" says that.
+  if (hasOwn(input, "mcpServers") || hasOwn(input, "servers")) unknownFields(input, fileFields, "", issues)
 
   // --- servers: `mcpServers` (Claude Desktop, Cursor, mcp-use) or `servers` (VS Code) ---
   let serversKey = "mcpServers"

@@ -44,3 +44,48 @@ export const decodeOrInvalid = <A, I>(
       })
     })
   )
+
+/** Edit distance (insert, delete, substitute, swap two neighbours), case-insensitive. */
+const distance = (a: string, b: string): number => {
+  const s = a.toLowerCase()
+  const t = b.toLowerCase()
+  const d: Array<Array<number>> = Array.from({ length: s.length + 1 }, (_, i) =>
+    Array.from({ length: t.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0))
+  )
+  for (let i = 1; i <= s.length; i++) {
+    for (let j = 1; j <= t.length; j++) {
+      const row = d[i] as Array<number>
+      const above = d[i - 1] as Array<number>
+      const cost = s[i - 1] === t[j - 1] ? 0 : 1
+      let best = Math.min((above[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (above[j - 1] ?? 0) + cost)
+      if (i > 1 && j > 1 && s[i - 1] === t[j - 2] && s[i - 2] === t[j - 1]) {
+        best = Math.min(best, ((d[i - 2] as Array<number>)[j - 2] ?? 0) + 1)
+      }
+      row[j] = best
+    }
+  }
+  return (d[s.length] as Array<number>)[t.length] ?? 0
+}
+
+/** @internal The closest candidate to a misspelt `key`, when one is close enough to be meant. */
+export const closest = (key: string, candidates: ReadonlyArray<string>): string | undefined => {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of candidates) {
+    const d = distance(key, candidate)
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  const allowed = Math.max(1, Math.floor(Math.max(key.length, 3) / 3))
+  return bestDistance <= allowed ? best : undefined
+}
+
+/** @internal "unknown field; did you mean …" or "…; expected one of …", for a key not in `known`. */
+export const unknownKeyMessage = (what: string, key: string, known: ReadonlyArray<string>): string => {
+  const near = closest(key, known)
+  return near !== undefined
+    ? `unknown ${what}; did you mean ${JSON.stringify(near)}?`
+    : `unknown ${what}; expected one of ${known.join(", ")}`
+}
