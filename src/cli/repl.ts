@@ -10,9 +10,9 @@
 import { Duration, Effect, Exit, Mailbox, Option, type Scope, Stream, SubscriptionRef } from "effect"
 import { createInterface } from "node:readline"
 import type { Readable, Writable } from "node:stream"
-import { formatStatus, formatTools } from "../cli/format.js"
-import type { Agent } from "./Agent.js"
-import type * as AgentEvent from "./AgentEvent.js"
+import { formatStatus, formatTools } from "./format.js"
+import type { Agent } from "../agent/Agent.js"
+import type * as AgentEvent from "../agent/AgentEvent.js"
 
 /**
  * Where output goes: `out` for the conversation, `err` for diagnostics. In `--prompt` mode

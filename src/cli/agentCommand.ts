@@ -1,13 +1,13 @@
 /**
  * The `agent` command (a subcommand of `tether`, and the whole of `scripts/agent.ts`): its
- * options, and the runner (`Cli.ts`: the model, the pool, sessions) loaded when it runs, so
+ * options, and the runner (`agent.ts`: the model, the pool, sessions) loaded when it runs, so
  * `tether --help` does not parse the agent's code.
  *
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
 import { Effect } from "effect"
-import * as SharedOptions from "../cli/options.js"
+import * as SharedOptions from "./options.js"
 
 /**
  * @since 0.1.0
@@ -59,7 +59,7 @@ export const agentCommand = Command.make(
   },
   (options) =>
     Effect.flatMap(
-      Effect.promise(() => import("./Cli.js")),
+      Effect.promise(() => import("./agent.js")),
       (cli) => cli.main(options)
     )
 ).pipe(

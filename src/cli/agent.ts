@@ -28,11 +28,11 @@ import { join } from "node:path"
 import * as Config from "../Config.js"
 import type * as Errors from "../Errors.js"
 import * as McpPool from "../McpPool.js"
-import * as Agent from "./Agent.js"
-import * as OpenAiCompat from "./OpenAiCompat.js"
-import * as ReplayModel from "./ReplayModel.js"
-import * as Repl from "./Repl.js"
-import * as SessionStore from "./SessionStore.js"
+import * as Agent from "../agent/Agent.js"
+import * as OpenAiCompat from "../agent/OpenAiCompat.js"
+import * as ReplayModel from "../agent/ReplayModel.js"
+import * as Repl from "./repl.js"
+import * as SessionStore from "../agent/SessionStore.js"
 
 /**
  * A usage or setup problem of the runner (bad option, no model configured…).
@@ -243,7 +243,7 @@ const describeSetupError = (error: { readonly _tag: string; readonly message: st
 
 /**
  * What `tether agent` does once its options are parsed: runs, prints setup errors, sets the
- * exit code. `AgentCommand.ts` loads this module when the command runs.
+ * exit code. `agentCommand.ts` loads this module when the command runs.
  *
  * @since 0.1.0
  * @category running
