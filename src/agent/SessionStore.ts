@@ -468,17 +468,25 @@ const fileLock =
       const content = yield* Schema.encode(Holder)({ pid: process.pid, host, since }).pipe(Effect.orDie)
       // Two rounds: a stale lock is removed in the first.
       for (let round = 0; round < 2; round++) {
-        if (yield* tryLink(content)) return content
+        const linked = yield* Effect.either(tryLink(content))
+        if (linked._tag === "Left") {
+          // A directory nobody can write to (read-only, full): no runner can save there
+          // either, so no turn can be overwritten; each failed save is reported as it happens.
+          yield* Effect.logWarning(`session ${id} is not locked: ${linked.left.message}`)
+          return Option.none<string>()
+        }
+        if (linked.right) return Option.some(content)
         const who = yield* holder
         if (Option.isSome(who)) return yield* Effect.fail(locked(who.value))
       }
       return yield* Effect.fail(locked("another runner"))
     })
 
-    const release = (content: string) =>
+    const release = (content: Option.Option<string>) =>
       Effect.gen(function* () {
+        if (Option.isNone(content)) return
         const now = yield* Effect.option(fs.readFileString(file))
-        if (Option.isSome(now) && now.value === content) yield* Effect.ignore(fs.remove(file))
+        if (Option.isSome(now) && now.value === content.value) yield* Effect.ignore(fs.remove(file))
       })
 
     return Effect.asVoid(Effect.acquireRelease(acquire, release))
