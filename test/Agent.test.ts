@@ -10,6 +10,7 @@ import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Fiber, Layer, Option, Redacted, Stream, TestClock } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
+import { inspect } from "node:util"
 import {
   chmodSync,
   existsSync,
@@ -1014,6 +1015,38 @@ describe("agent sessions: nothing lost, nothing claimed falsely", () => {
         "b",
         "c"
       ])
+    })
+  )
+})
+
+describe("OpenAiCompat: provider error bodies", () => {
+  it.scopedLive("are shown as a bounded excerpt with every echoed secret masked", () =>
+    Effect.gen(function* () {
+      const echoed = {
+        error: {
+          message: `Incorrect API key provided: ${API_KEY}. Authorization: Bearer ${API_KEY}`,
+          api_key: "sk-other-secret-abcdefgh",
+          password: "hunter2-hunter2",
+          proxy: "http://admin:pa55word@proxy.internal:3128",
+          padding: "x".repeat(20_000)
+        }
+      }
+      const llm = yield* llmServer(() => ({ status: 401, json: echoed }))
+      const model = yield* OpenAiCompat.make({
+        baseUrl: llm.url,
+        model: "m",
+        apiKey: Redacted.make(API_KEY),
+        maxRetries: 0
+      }).pipe(Effect.provide(yield* httpClient))
+      const error = yield* Effect.flip(model.generateText({ prompt: "hi" }))
+      const shown = `${error.message}\n${inspect(error, { depth: 10 })}\n${JSON.stringify(error)}`
+      for (const secret of [API_KEY, "sk-other-secret-abcdefgh", "hunter2-hunter2", "pa55word"]) {
+        expect(shown).not.toContain(secret)
+      }
+      expect(error.message).toContain("the model server answered 401 (check TETHER_LLM_API_KEY)")
+      expect(error.message).toContain("Incorrect API key provided: ***")
+      expect(error.message.length).toBeLessThan(1_000)
+      expect(shown).not.toContain("x".repeat(2_000))
     })
   )
 })

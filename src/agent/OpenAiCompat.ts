@@ -42,6 +42,7 @@ import {
   Schema,
   Stream
 } from "effect"
+import { excerpt } from "../internal/excerpt.js"
 import * as ToolCatalog from "./ToolCatalog.js"
 
 /**
@@ -374,7 +375,8 @@ const describeCause = (cause: unknown): string => {
   return messages.length > 0 ? messages.join(": ") : "the request could not be sent"
 }
 
-const snippet = (text: string, max = 300) => (text.length > max ? `${text.slice(0, max)}…` : text)
+/** What the provider sent, for an error: bounded, with secrets it may echo masked. */
+const snippet = (text: string, max = 300, secrets?: ReadonlyArray<string>) => excerpt(text, { max, secrets })
 
 /**
  * The retry policy: jittered exponential from `base`, capped at `max`, at least the
@@ -412,6 +414,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     const maxDelay = Duration.decode(options.maxRetryDelay ?? "30 seconds")
     const timeout = Duration.decode(options.timeout ?? "120 seconds")
 
+    // The provider may echo the key back in an error body (OpenAI does, partly masked).
+    const secrets = options.apiKey !== undefined ? [Redacted.value(options.apiKey)] : []
     const baseRequest = HttpClientRequest.post(url).pipe(
       HttpClientRequest.acceptJson,
       options.apiKey !== undefined
@@ -468,10 +472,10 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
               reason: "StatusCode",
               request: requestDetails(url),
               response: { status: response.status, headers: {} },
-              body: snippet(text, 1000),
+              body: snippet(text, 300, secrets),
               description: `the model server answered ${response.status}${
                 response.status === 401 || response.status === 403 ? " (check TETHER_LLM_API_KEY)" : ""
-              }${text.length > 0 ? `: ${snippet(text)}` : ""}`
+              }${text.length > 0 ? `: ${snippet(text, 300, secrets)}` : ""}`
             }),
             TRANSIENT_STATUS.has(response.status),
             retryAfterMs
