@@ -204,7 +204,19 @@ describe("Agent (in-process)", () => {
         // HTTP: killed between turns, and still down when the next turn starts.
         yield* fixture.kill()
         const turn3 = yield* Effect.fork(agent.send('call fixture__echo {"text":"three"}'))
-        yield* Effect.sleep("800 millis")
+        // The turn is waiting for the server: its call is made and Tether is reconnecting.
+        yield* waitFor(
+          () =>
+            ofTag(events, "ToolCall").some(
+              (e) => e.name === "fixture__echo" && JSON.stringify(e.arguments).includes("three")
+            ) &&
+            ofTag(events, "ConnectionChanged").some(
+              (e) => e.server === "fixture" && e.state === "Reconnecting"
+            )
+              ? true
+              : undefined,
+          "turn 3 waiting for the HTTP server"
+        )
         yield* fixture.start
         expect((yield* Fiber.join(turn3)).text).toBe("tool said: three")
 
@@ -230,7 +242,8 @@ describe("Agent (in-process)", () => {
     "a server killed during a safe tool call: the call is retried after the reconnect",
     () =>
       Effect.gen(function* () {
-        const fixture = yield* spawnFixture("http")
+        const log = tempLog()
+        const fixture = yield* spawnFixture("http", { log })
         const llm = yield* llmServer(brain)
         const { agent, events } = yield* harness({
           servers: [{ name: "fixture", spec: specFor("http", fixture.port) }],
@@ -238,10 +251,21 @@ describe("Agent (in-process)", () => {
         })
         yield* agent.send('call fixture__echo {"text":"warm"}')
         const turn = yield* Effect.fork(agent.send('call fixture__slow {"ms":1500}'))
-        yield* waitFor(() => ofTag(events, "ToolCall").find((e) => e.name === "fixture__slow"), "slow call")
-        yield* Effect.sleep("300 millis")
+        yield* waitFor(
+          () => (readLog(log).includes("slow 1500") ? true : undefined),
+          "the slow call to start"
+        )
         yield* fixture.kill()
-        yield* Effect.sleep("500 millis")
+        // Restarted once Tether has noticed the loss.
+        yield* waitFor(
+          () =>
+            ofTag(events, "ConnectionChanged").some(
+              (e) => e.server === "fixture" && e.state === "Reconnecting"
+            )
+              ? true
+              : undefined,
+          "the loss to be noticed"
+        )
         yield* fixture.start
         const result = yield* Fiber.join(turn)
         expect(result.text).toBe("tool said: slept 1500")
