@@ -1,6 +1,6 @@
 /**
  * The README's snippets, run as written. Only fenced blocks marked with an HTML comment on
- * the line before them are checked (see CONTRIBUTING.md, "README snippets"):
+ * the lines before them are checked (see CONTRIBUTING.md, "README snippets"):
  *
  * - `<!-- doc-test: file NAME -->`: the block is a file (a config) the other snippets use;
  *   it is written as NAME in the sandbox.
@@ -42,10 +42,13 @@ export const snippets = (markdown: string): ReadonlyArray<Snippet> => {
   for (let i = 0; i < lines.length; i++) {
     const marker = MARKER.exec(lines[i] ?? "")
     if (marker === null) continue
-    const fence = lines[i + 1] ?? ""
+    // Prettier puts a blank line between the comment and the fence.
+    let open = i + 1
+    while (open < lines.length && (lines[open] ?? "").trim() === "") open++
+    const fence = lines[open] ?? ""
     if (!fence.startsWith("```"))
       throw new Error(`README.md:${i + 1}: a doc-test marker must be right above a fenced block`)
-    const end = lines.findIndex((l, j) => j > i + 1 && l.startsWith("```"))
+    const end = lines.findIndex((l, j) => j > open && l.startsWith("```"))
     if (end < 0) throw new Error(`README.md:${i + 1}: the fenced block is not closed`)
     const options = new Map<string, Array<string>>()
     let argument: string | undefined
@@ -59,7 +62,7 @@ export const snippets = (markdown: string): ReadonlyArray<Snippet> => {
       kind: marker[1] as "file" | "run",
       argument,
       options,
-      body: lines.slice(i + 2, end).join("\n"),
+      body: lines.slice(open + 1, end).join("\n"),
       line: i + 1
     })
     i = end
