@@ -29,8 +29,7 @@ import {
   TRANSIENT_STATUS
 } from "./openAiError.js"
 
-/** One retry about to happen, for whoever wants to show it. */
-/** @internal */
+/** @internal One retry about to happen, for whoever wants to show it. */
 export interface RetryInfo {
   /** 1 for the first retry. */
   readonly attempt: number
@@ -41,8 +40,9 @@ export interface RetryInfo {
 /**
  * Told about every retry of a model request. The agent sets it around its requests to
  * turn retries into events; by default nobody listens.
+ *
+ * @internal
  */
-/** @internal */
 export class RetryObserver extends Context.Reference<RetryObserver>()(
   "tether/agent/OpenAiCompat/RetryObserver",
   {

@@ -12,8 +12,7 @@ import { excerpt } from "./excerpt.js"
 /** @internal */
 export const MODULE = "OpenAiCompat"
 
-/** One failed attempt: the error to surface, and whether another attempt may help. */
-/** @internal */
+/** @internal One failed attempt: the error to surface, and whether another attempt may help. */
 export class AttemptFailed {
   readonly _tag = "AttemptFailed"
   constructor(
@@ -48,8 +47,7 @@ export const malformed = (method: string, description: string, cause?: unknown) 
     undefined
   )
 
-/** The innermost useful message of a transport failure (`connect ECONNREFUSED 127.0.0.1:1`). */
-/** @internal */
+/** @internal The innermost useful message of a transport failure (`connect ECONNREFUSED 127.0.0.1:1`). */
 export const describeCause = (cause: unknown): string => {
   const messages: Array<string> = []
   let current: unknown = cause
@@ -65,7 +63,6 @@ export const describeCause = (cause: unknown): string => {
   return messages.length > 0 ? messages.join(": ") : "the request could not be sent"
 }
 
-/** What the provider sent, for an error: bounded, with secrets it may echo masked. */
-/** @internal */
+/** @internal What the provider sent, for an error: bounded, with secrets it may echo masked. */
 export const snippet = (text: string, max = 300, secrets?: ReadonlyArray<string>) =>
   excerpt(text, { max, secrets })

@@ -82,8 +82,9 @@ const plainType = (schemaType: string): string | undefined => {
  * Decodes with a Schema, or returns every problem by path in plain words: drops the
  * "Expected undefined" echo of optional fields, prefers a refinement's own message, and
  * merges a union's alternatives into one "expected a or b, got c".
+ *
+ * @internal
  */
-/** @internal */
 export const decodeWith = <A, I>(
   schema: Schema.Schema<A, I>,
   input: unknown,
