@@ -1,34 +1,27 @@
 /**
- * A bounded, sanitized excerpt of text that came from another system (an error body of an
- * LLM provider or an MCP server), safe to show in errors and logs: secrets that such
- * bodies echo back (API keys, bearer tokens, `password=…`, URL credentials, the caller's
- * own key) are masked, control characters dropped, whitespace collapsed, and the result cut
- * to a few hundred characters. Written by hand: no library in the stack does this.
+ * A bounded, sanitized excerpt of an LLM provider's error body: `redact.ts`'s excerpt
+ * (URL credentials, bearer tokens and `key=value` secrets masked, control characters
+ * dropped, one line, bounded), plus what a provider is known to echo back: the caller's own
+ * API key, and well-known key shapes (`sk-…`, `ghp_…`, `xox…-`, AWS, Google, JWTs).
  *
  * @internal
  */
+import { excerpt as redactedExcerpt } from "./redact.js"
 
-/** Values of these keys are masked in JSON (`"api_key": "…"`) and in `key=value` text. */
-const SECRET_KEY =
-  /(["']?)((?:api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|id[_-]?token|token|secret|client[_-]?secret|password|passwd|authorization|x-api-key|cookie|session[_-]?id)\1\s*[:=]\s*)(["']?)([^"'\s,;&}]+)/gi
+const MASK = "***"
 
-const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
-  // Authorization schemes.
-  [/\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{6,}/gi, "$1 ***"],
-  // Well-known key shapes: OpenAI/Anthropic `sk-…`, GitHub `ghp_…`, Slack `xox…`, AWS, Google, JWTs.
-  [/\b(?:sk|pk|rk)-[A-Za-z0-9_-]{8,}/g, "***"],
-  [/\bgh[pousr]_[A-Za-z0-9]{16,}/g, "***"],
-  [/\bxox[abprs]-[A-Za-z0-9-]{8,}/g, "***"],
-  [/\bAKIA[0-9A-Z]{16}\b/g, "***"],
-  [/\bAIza[0-9A-Za-z_-]{30,}/g, "***"],
-  [/\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, "***"],
-  // user:password@ in URLs.
-  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, "$1***@"]
+const KEY_SHAPES: ReadonlyArray<RegExp> = [
+  /\b(?:sk|pk|rk)-[A-Za-z0-9_-]{8,}/g,
+  /\bgh[pousr]_[A-Za-z0-9]{16,}/g,
+  /\bxox[abprs]-[A-Za-z0-9-]{8,}/g,
+  /\bAKIA[0-9A-Z]{16}\b/g,
+  /\bAIza[0-9A-Za-z_-]{30,}/g,
+  /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g
 ]
 
 /**
- * The excerpt: at most `max` characters (default 300) of `text`, with `secrets` (values the
- * caller knows, e.g. its own API key) and the patterns above masked.
+ * At most `max` characters (default 300) of `text`, with `secrets` (values the caller
+ * knows, e.g. its own API key) and the key shapes above masked, then sanitized by `redact.ts`.
  *
  * @internal
  */
@@ -40,18 +33,13 @@ export const excerpt = (
   } = {}
 ): string => {
   const max = options.max ?? 300
-  // Sanitize a bounded prefix only: a huge body costs no more than a small one.
-  let out = text.slice(0, max * 4 + 1024)
+  // Only a bounded prefix is scanned: a huge body costs no more than a small one.
+  const prefix = text.length > max * 4 + 1024
+  let out = prefix ? text.slice(0, max * 4 + 1024) : text
   for (const secret of options.secrets ?? []) {
-    if (secret !== undefined && secret.length >= 4) out = out.split(secret).join("***")
+    if (secret !== undefined && secret.length >= 4) out = out.split(secret).join(MASK)
   }
-  out = out.replace(SECRET_KEY, (_, q: string, prefix: string, quote: string) => `${q}${prefix}${quote}***`)
-  for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement)
-  // Control characters (terminal escapes included) and runs of whitespace.
-  out = out
-    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ")
-    .replace(/\s{2,}/g, " ")
-    .trim()
-  const truncated = text.length > max * 4 + 1024 || out.length > max
-  return truncated ? `${out.slice(0, max)}… (${text.length} characters in all)` : out
+  for (const shape of KEY_SHAPES) out = out.replace(shape, MASK)
+  const clean = redactedExcerpt(out, max)
+  return prefix && clean.length <= max ? `${clean}… (${text.length} characters in all)` : clean
 }
