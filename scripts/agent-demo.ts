@@ -19,7 +19,7 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Duration, Effect, Either, Fiber, Layer, Schedule, Stream } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -27,7 +27,7 @@ import { fileURLToPath } from "node:url"
 import * as Agent from "../src/agent/Agent.js"
 import type * as AgentEvent from "../src/agent/AgentEvent.js"
 import * as ReplayModel from "../src/agent/ReplayModel.js"
-import * as Repl from "../src/agent/Repl.js"
+import * as Repl from "../src/cli/repl.js"
 import * as SessionStore from "../src/agent/SessionStore.js"
 import * as Config from "../src/Config.js"
 import { livePids } from "../src/internal/stdio.js"
@@ -91,7 +91,12 @@ const program = Effect.gen(function* () {
     },
     { source: "agent-demo" }
   )
-  const dataDir = mkdtempSync(join(tmpdir(), "tether-agent-demo-"))
+  // The demo's session lives in a temporary folder, removed when the demo ends (also on
+  // Ctrl-C or failure: the scope closes).
+  const dataDir = yield* Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "tether-agent-demo-"))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
   const services = Layer.mergeAll(
     McpPool.layer(config),
     SessionStore.layerFileSystem(join(dataDir, "sessions")),
@@ -217,7 +222,7 @@ const program = Effect.gen(function* () {
           `  ${`${s.server}:`.padEnd(22)}${s.state}, ${s.reconnects} reconnect(s), ${s.connectAttempts} connect attempt(s)`
       ),
       `  state changes seen    ${all.filter((e) => e._tag === "ConnectionChanged").length} (from the agent's event stream)`,
-      `  session               ${session.id}: ${history.length} messages saved in ${session.location}`,
+      `  session               ${session.id}: ${history.length} messages saved in ${session.location} (removed at exit)`,
       `  elapsed               ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       ""
     ]

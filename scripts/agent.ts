@@ -1,6 +1,6 @@
 /**
  * The bundled agent runner: `npm run agent -- --config mcp.json` (the same as
- * `tether agent`). See `src/agent/AgentCommand.ts` for the options.
+ * `tether agent`). See `src/cli/agentCommand.ts` for the options.
  *
  * LLM: any OpenAI-compatible Chat Completions endpoint, from TETHER_LLM_BASE_URL,
  * TETHER_LLM_API_KEY and TETHER_LLM_MODEL (or `--model scripted:FILE` to replay a recording).
@@ -8,7 +8,7 @@
 import { Command, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
-import { agentCommand } from "../src/agent/AgentCommand.js"
+import { agentCommand } from "../src/cli/agentCommand.js"
 import { VERSION } from "../src/internal/version.js"
 
 const cli = Command.run(agentCommand, { name: "tether agent", version: VERSION })

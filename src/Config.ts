@@ -28,6 +28,11 @@
  *   block; a server's own block wins over both.
  * - Comments and trailing commas are accepted. A bad file is rejected before anything
  *   starts, with every problem listed by JSON path.
+ * - A field the file format does not declare (a typo such as `"optinal"`) is an error,
+ *   with a "did you mean" when a declared field is close. The fields are declared once,
+ *   as Schemas, in `internal/configSchema.ts` (`ServerEntry` per server, `File` at the top
+ *   level; `$schema`, VS Code's `inputs` and a few other hosts' UI settings are accepted
+ *   and ignored). The top level is checked when it has `mcpServers` or `servers`.
  *
  * @since 0.1.0
  */

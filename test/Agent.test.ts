@@ -10,8 +10,18 @@ import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Fiber, Layer, Option, Redacted, Stream, TestClock } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { inspect } from "node:util"
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  utimesSync,
+  writeFileSync
+} from "node:fs"
+import { hostname, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import * as Agent from "../src/agent/Agent.js"
 import * as AgentEvent from "../src/agent/AgentEvent.js"
@@ -194,7 +204,19 @@ describe("Agent (in-process)", () => {
         // HTTP: killed between turns, and still down when the next turn starts.
         yield* fixture.kill()
         const turn3 = yield* Effect.fork(agent.send('call fixture__echo {"text":"three"}'))
-        yield* Effect.sleep("800 millis")
+        // The turn is waiting for the server: its call is made and Tether is reconnecting.
+        yield* waitFor(
+          () =>
+            ofTag(events, "ToolCall").some(
+              (e) => e.name === "fixture__echo" && JSON.stringify(e.arguments).includes("three")
+            ) &&
+            ofTag(events, "ConnectionChanged").some(
+              (e) => e.server === "fixture" && e.state === "Reconnecting"
+            )
+              ? true
+              : undefined,
+          "turn 3 waiting for the HTTP server"
+        )
         yield* fixture.start
         expect((yield* Fiber.join(turn3)).text).toBe("tool said: three")
 
@@ -220,7 +242,8 @@ describe("Agent (in-process)", () => {
     "a server killed during a safe tool call: the call is retried after the reconnect",
     () =>
       Effect.gen(function* () {
-        const fixture = yield* spawnFixture("http")
+        const log = tempLog()
+        const fixture = yield* spawnFixture("http", { log })
         const llm = yield* llmServer(brain)
         const { agent, events } = yield* harness({
           servers: [{ name: "fixture", spec: specFor("http", fixture.port) }],
@@ -228,10 +251,21 @@ describe("Agent (in-process)", () => {
         })
         yield* agent.send('call fixture__echo {"text":"warm"}')
         const turn = yield* Effect.fork(agent.send('call fixture__slow {"ms":1500}'))
-        yield* waitFor(() => ofTag(events, "ToolCall").find((e) => e.name === "fixture__slow"), "slow call")
-        yield* Effect.sleep("300 millis")
+        yield* waitFor(
+          () => (readLog(log).includes("slow 1500") ? true : undefined),
+          "the slow call to start"
+        )
         yield* fixture.kill()
-        yield* Effect.sleep("500 millis")
+        // Restarted once Tether has noticed the loss.
+        yield* waitFor(
+          () =>
+            ofTag(events, "ConnectionChanged").some(
+              (e) => e.server === "fixture" && e.state === "Reconnecting"
+            )
+              ? true
+              : undefined,
+          "the loss to be noticed"
+        )
         yield* fixture.start
         const result = yield* Fiber.join(turn)
         expect(result.text).toBe("tool said: slept 1500")
@@ -857,5 +891,186 @@ describe("the agent runner (child process)", () => {
         expect(badTtl.stderr).toContain("--session-ttl")
       }),
     60_000
+  )
+})
+
+// ---------------------------------------------------------------------------
+// Sessions: one runner per session, failed saves, damaged files
+// ---------------------------------------------------------------------------
+
+/** A runner left running (stdin open) until the test ends it; killed with its group on scope close. */
+const startRunner = (
+  args: ReadonlyArray<string>,
+  options: { readonly env: Record<string, string>; readonly uid?: number | undefined }
+) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = spawn(process.execPath, ["--import", "tsx", AGENT, ...args], {
+        env: { ...process.env, TETHER_CONFIG: "", ...options.env },
+        stdio: ["pipe", "pipe", "pipe"],
+        detached: true,
+        ...(options.uid !== undefined ? { uid: options.uid, gid: options.uid } : {})
+      })
+      children.add(child)
+      let stdout = ""
+      let stderr = ""
+      child.stdout?.on("data", (c: Buffer) => (stdout += c.toString()))
+      child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()))
+      const exited = new Promise<number | null>((resolve) =>
+        child.once("exit", (code) => setTimeout(() => resolve(code), 50))
+      )
+      return {
+        child,
+        stdout: () => stdout,
+        stderr: () => stderr,
+        /** Waits until stdout shows `text` (the runner printed it), or fails after 45 s. */
+        printed: (text: string) =>
+          waitFor(() => (stdout.includes(text) ? true : undefined), `"${text}" (stderr: ${stderr})`, 45_000),
+        exit: Effect.promise(() => exited)
+      }
+    }),
+    ({ child }) =>
+      Effect.sync(() => {
+        killGroup(child)
+        children.delete(child)
+      })
+  )
+
+describe("agent sessions: nothing lost, nothing claimed falsely", () => {
+  it.scopedLive(
+    "a second runner on a session in use fails at once (exit 2, naming the holder); a dead holder's lock is taken over",
+    () =>
+      Effect.gen(function* () {
+        const llm = yield* llmServer(brain)
+        const ws = workspace()
+        const common = ["--config", ws.config, "--data-dir", ws.data, "--session", "shared"]
+        const lockFile = join(ws.data, "sessions", "session-shared.lock")
+
+        const first = yield* startRunner(common, { env: llmEnv(llm) })
+        yield* first.printed("type /help for commands")
+        const second = yield* runAgent([...common, "--prompt", "from the second"], { env: llmEnv(llm) })
+        expect(second.code).toBe(2)
+        expect(second.stderr).toContain(`session shared is in use by pid ${first.child.pid} on ${hostname()}`)
+        expect(second.stdout).toBe("")
+        expect(llm.requests).toHaveLength(0)
+
+        first.child.stdin?.end("from the first\n/exit\n")
+        expect(yield* first.exit).toBe(0)
+        expect(first.stdout()).toContain("assistant: you said: from the first")
+        expect(first.stdout()).toContain("session shared saved")
+        expect(existsSync(lockFile)).toBe(false)
+
+        // A runner killed -9 leaves its lock behind; the pid is gone, so the lock is stale.
+        const killed = yield* startRunner(common, { env: llmEnv(llm) })
+        yield* killed.printed("type /help for commands")
+        killGroup(killed.child)
+        yield* killed.exit
+        expect(existsSync(lockFile)).toBe(true)
+        const fourth = yield* runAgent([...common, "--prompt", "after the crash"], { env: llmEnv(llm) })
+        expect(fourth.code).toBe(0)
+        expect(fourth.stderr).toContain("session shared (resumed, 1 turn(s))")
+        expect(existsSync(lockFile)).toBe(false)
+        const saved = JSON.parse(readFileSync(join(ws.data, "sessions", "session-shared"), "utf8")) as {
+          turns: number
+        }
+        expect(saved.turns).toBe(2)
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    'a save that fails is an error: exit 1, the answer still shown, never "saved"',
+    () =>
+      Effect.gen(function* () {
+        const llm = yield* llmServer(brain)
+        const ws = workspace()
+        const sessions = join(ws.data, "sessions")
+        mkdirSync(sessions, { recursive: true })
+        // Read-only for the runner; root ignores modes, so as root the runner runs as nobody.
+        const uid = process.getuid?.() === 0 ? 65534 : undefined
+        chmodSync(ws.dir, 0o755)
+        chmodSync(ws.config, 0o644)
+        chmodSync(ws.data, 0o755)
+        chmodSync(sessions, 0o555)
+        const common = ["--config", ws.config, "--data-dir", ws.data, "--session", "ro"]
+
+        const prompt = yield* startRunner([...common, "--prompt", "keep me"], { env: llmEnv(llm), uid })
+        expect(yield* prompt.exit).toBe(1)
+        expect(prompt.stdout().trim()).toBe("you said: keep me")
+        expect(prompt.stderr()).toContain("was NOT saved")
+
+        const script = join(ws.dir, "script.txt")
+        writeFileSync(script, "one\ntwo\n")
+        chmodSync(script, 0o644)
+        const scripted = yield* startRunner([...common, "--script", script], { env: llmEnv(llm), uid })
+        expect(yield* scripted.exit).toBe(1)
+        expect(scripted.stdout()).toContain("assistant: you said: two")
+        expect(scripted.stdout()).not.toContain("saved; resume with")
+        expect(scripted.stderr()).toContain("error: session ro was NOT saved")
+        expect(readdirSync(sessions)).toEqual([])
+      }),
+    90_000
+  )
+
+  it.scopedLive("a damaged session file is named; a garbage index is rebuilt from the sessions", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "tether-sessions-"))
+      const open = SessionStore.SessionStore.pipe(
+        Effect.provide(SessionStore.layerFileSystem(dir).pipe(Layer.provide(NodeContext.layer)))
+      )
+      const store = yield* open
+      const messages = [Prompt.userMessage({ content: [Prompt.textPart({ text: "hi" })] })]
+      yield* store.save({ id: "a", createdAt: 1, turns: 1, messages })
+      yield* store.save({ id: "b", createdAt: 1, turns: 2, messages })
+      writeFileSync(join(dir, "session-broken"), "{ not json")
+      const damaged = yield* Effect.flip(store.load("broken"))
+      expect(damaged.reason).toBe("Corrupt")
+      expect(damaged.message).toContain(join(dir, "session-broken"))
+
+      writeFileSync(join(dir, "index"), "\u0000garbage")
+      const reopened = yield* open
+      expect((yield* reopened.list).map((s) => [s.id, s.turns]).sort()).toEqual([
+        ["a", 1],
+        ["b", 2]
+      ])
+      yield* reopened.save({ id: "c", createdAt: 1, turns: 3, messages })
+      expect(Object.keys(JSON.parse(readFileSync(join(dir, "index"), "utf8")) as object).sort()).toEqual([
+        "a",
+        "b",
+        "c"
+      ])
+    })
+  )
+})
+
+describe("OpenAiCompat: provider error bodies", () => {
+  it.scopedLive("are shown as a bounded excerpt with every echoed secret masked", () =>
+    Effect.gen(function* () {
+      const echoed = {
+        error: {
+          message: `Incorrect API key provided: ${API_KEY}. Authorization: Bearer ${API_KEY}`,
+          api_key: "sk-other-secret-abcdefgh",
+          password: "hunter2-hunter2",
+          proxy: "http://admin:pa55word@proxy.internal:3128",
+          padding: "x".repeat(20_000)
+        }
+      }
+      const llm = yield* llmServer(() => ({ status: 401, json: echoed }))
+      const model = yield* OpenAiCompat.make({
+        baseUrl: llm.url,
+        model: "m",
+        apiKey: Redacted.make(API_KEY),
+        maxRetries: 0
+      }).pipe(Effect.provide(yield* httpClient))
+      const error = yield* Effect.flip(model.generateText({ prompt: "hi" }))
+      const shown = `${error.message}\n${inspect(error, { depth: 10 })}\n${JSON.stringify(error)}`
+      for (const secret of [API_KEY, "sk-other-secret-abcdefgh", "hunter2-hunter2", "pa55word"]) {
+        expect(shown).not.toContain(secret)
+      }
+      expect(error.message).toContain("the model server answered 401 (check TETHER_LLM_API_KEY)")
+      expect(error.message).toContain("Incorrect API key provided: ***")
+      expect(error.message.length).toBeLessThan(1_000)
+      expect(shown).not.toContain("x".repeat(2_000))
+    })
   )
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Fiber, Redacted } from "effect"
+import { Effect, Either, Fiber, Redacted, TestClock } from "effect"
 import * as McpConnection from "../src/McpConnection.js"
 import * as McpPool from "../src/McpPool.js"
 import * as ServerSpec from "../src/ServerSpec.js"
@@ -157,7 +157,8 @@ describe("McpPool", () => {
     })
   )
 
-  it.scopedLive("idle tenant connections close after idleTimeToLive; at most maxConnections are open", () =>
+  // Runs on the TestClock: the idle TTL elapses by `TestClock.adjust`, not by a real sleep.
+  it.scoped("idle tenant connections close after idleTimeToLive; at most maxConnections are open", () =>
     Effect.gen(function* () {
       const pool = yield* McpPool.make({
         servers: [{ name: "s", spec: spec(stdioSpec()) }],
@@ -172,8 +173,16 @@ describe("McpPool", () => {
       expect((yield* pool.statusAll).filter((s) => s.tenant !== undefined)).toHaveLength(2)
       const over = yield* Effect.flip(t3.callTool("s", "echo", { text: "3" }))
       expect(over._tag).toBe("Overloaded")
-      yield* Effect.sleep("2500 millis")
-      expect((yield* pool.statusAll).filter((s) => s.tenant !== undefined)).toHaveLength(0)
+      yield* TestClock.adjust("1499 millis")
+      yield* Effect.yieldNow()
+      expect((yield* pool.statusAll).filter((s) => s.tenant !== undefined)).toHaveLength(2)
+      yield* TestClock.adjust("2 millis")
+      // The connections close in the background (their children exit in real time).
+      const open = () => Effect.map(pool.statusAll, (all) => all.filter((s) => s.tenant !== undefined).length)
+      for (let i = 0; i < 500 && (yield* open()) > 0; i++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+      }
+      expect(yield* open()).toBe(0)
       expect(textOf(yield* t3.callTool("s", "echo", { text: "3" }))).toBe("3")
     })
   )

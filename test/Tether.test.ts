@@ -127,12 +127,14 @@ describe("Tether (Promise API)", () => {
   })
 
   it("close() lets a call in flight finish, then refuses calls and leaves no child process", async () => {
-    const tether = await start({ config: { mcpServers: { fixture: stdio() } } })
+    const log = tempLog()
+    const tether = await start({ config: { mcpServers: { fixture: stdio("--log", log) } } })
     expect(textOf(await tether.callTool("fixture", "echo", { text: "warm" }))).toBe("warm")
     expect(myFixtureChildren().length).toBeGreaterThan(0)
 
     const inFlight = tether.callTool("fixture", "slow", { ms: 500 })
-    await new Promise((r) => setTimeout(r, 50))
+    // In flight: the server has it.
+    expect(await waitUntil(() => readLog(log).includes("slow 500"), 5_000)).toBe(true)
     const closeStarted = performance.now()
     const closed = tether.close({ graceMs: 5_000 })
     // A call made while closing is refused at once.
@@ -158,7 +160,9 @@ describe("Tether (Promise API)", () => {
     const controller = new AbortController()
     const begun = performance.now()
     const call = tether.callTool("fixture", "slow", { ms: 10_000 }, { signal: controller.signal })
-    setTimeout(() => controller.abort(), 200)
+    // Aborted once the server runs it, so there is something to cancel.
+    expect(await waitUntil(() => readLog(log).includes("slow 10000"), 5_000)).toBe(true)
+    controller.abort()
     const error = await rejection(call)
     expect(performance.now() - begun).toBeLessThan(3_000)
     expect(error).toBeInstanceOf(Error)

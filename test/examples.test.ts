@@ -6,7 +6,7 @@
  */
 import { Effect, Exit, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -210,4 +210,29 @@ describe("examples/in-memory.ts", () => {
     expect(result.out).toContain('signed up: {"plan":"free"}')
     expect(result.code).toBe(0)
   }, 60_000)
+})
+
+describe("npm run demo", () => {
+  it("runs to its summary and leaves no tether-agent-demo-* folder in the temp dir", async () => {
+    const temp = mkdtempSync(join(tmpdir(), "tether-demo-tmp-"))
+    const child = spawn("npm", ["run", "--silent", "demo"], {
+      cwd: resolve("."),
+      env: { ...process.env, TMPDIR: temp },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true
+    })
+    let out = ""
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()))
+    child.stderr.on("data", (c: Buffer) => (out += c.toString()))
+    try {
+      const exit = await waitExit(child, 150_000)
+      expect(exit, out).toEqual({ code: 0, signal: null })
+      expect(out).toContain("Summary")
+      expect(out).toContain("(removed at exit)")
+      expect(readdirSync(temp).filter((n) => n.startsWith("tether-agent-demo-"))).toEqual([])
+    } finally {
+      if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
+      rmSync(temp, { recursive: true, force: true })
+    }
+  }, 180_000)
 })

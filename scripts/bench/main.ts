@@ -7,6 +7,7 @@
  * 4. chaos soak — HTTP behind a fault proxy, a fault every 5 s, 50 calls/s per side
  * 5. scale      — N WebSocket connections in one process: memory per connection, connect-all
  * 6. pool       — 10,000 tenants through McpPool with idle eviction: open ≤ max, memory flat
+ * 7. config     — Config.parse of 10,000 and 40,000 servers: linear time
  * 8. cli        — `tether --help` start time (× `node -e 0`) and peak RSS; a `tether call` one-shot
  *
  * Every server is a real child process on 127.0.0.1; every child is killed at the end,
@@ -36,6 +37,7 @@ import {
   warningCounts
 } from "./common.js"
 import * as cli from "./cli.js"
+import * as config from "./config.js"
 import * as deadlink from "./deadlink.js"
 import * as overhead from "./overhead.js"
 import * as pool from "./pool.js"
@@ -61,6 +63,7 @@ const parts: Array<{ id: string; name: string; run: (o: RunOptions) => Promise<P
   { id: "4", name: "soak", run: soak.run },
   { id: "5", name: "scale", run: scale.run },
   { id: "6", name: "pool", run: pool.run },
+  { id: "7", name: "config", run: config.run },
   { id: "8", name: "cli", run: cli.run }
 ]
 

@@ -23,46 +23,28 @@
  *
  * @since 0.1.0
  */
-import { AiError, LanguageModel, type Prompt, type Response, type Tool } from "@effect/ai"
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { AiError, LanguageModel, type Response, type Tool } from "@effect/ai"
+import { Sse } from "@effect/experimental"
+import type { HttpClient, HttpClientResponse } from "@effect/platform"
+import { type ConfigError, Duration, Effect, Layer, ParseResult, Schema, Stream } from "effect"
+import * as internalClient from "../internal/openAiClient.js"
+import * as internalConfig from "../internal/openAiConfig.js"
+import { AttemptFailed, malformed, MODULE, requestDetails, snippet } from "../internal/openAiError.js"
 import {
-  Clock,
-  Config,
-  type ConfigError,
-  Context,
-  Duration,
-  Effect,
-  Layer,
-  Option,
-  ParseResult,
-  Redacted,
-  Schedule,
-  ScheduleDecision,
-  ScheduleIntervals,
-  Schema,
-  Stream
-} from "effect"
+  finishReasonOf,
+  requestBody,
+  stringify,
+  usageOf,
+  WireChunk,
+  WireCompletion
+} from "../internal/openAiWire.js"
 import * as ToolCatalog from "./ToolCatalog.js"
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** E.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`. */
-  readonly baseUrl: string
-  readonly model: string
-  readonly apiKey?: Redacted.Redacted | undefined
-  /** Retries of a transient failure (default 4). */
-  readonly maxRetries?: number | undefined
-  /** The first retry delay, doubled each time (default 500 ms). */
-  readonly retryBaseDelay?: Duration.DurationInput | undefined
-  /** The longest wait between attempts, `Retry-After` included (default 30 s). */
-  readonly maxRetryDelay?: Duration.DurationInput | undefined
-  /** Deadline of one attempt (default 120 s). */
-  readonly timeout?: Duration.DurationInput | undefined
-  readonly temperature?: number | undefined
-}
+export type Options = internalConfig.Options
 
 /**
  * One retry about to happen, for whoever wants to show it.
@@ -70,12 +52,7 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export interface RetryInfo {
-  /** 1 for the first retry. */
-  readonly attempt: number
-  readonly delayMs: number
-  readonly error: string
-}
+export type RetryInfo = internalClient.RetryInfo
 
 /**
  * Told about every retry of a model request. The agent sets it around its requests to
@@ -84,318 +61,26 @@ export interface RetryInfo {
  * @since 0.1.0
  * @category references
  */
-export class RetryObserver extends Context.Reference<RetryObserver>()(
-  "tether/agent/OpenAiCompat/RetryObserver",
-  {
-    defaultValue: (): { readonly onRetry: (info: RetryInfo) => Effect.Effect<void> } => ({
-      onRetry: () => Effect.void
-    })
-  }
-) {}
-
-// ---------------------------------------------------------------------------
-// The wire format
-// ---------------------------------------------------------------------------
-
-const WireToolCall = Schema.Struct({
-  id: Schema.optional(Schema.NullOr(Schema.String)),
-  type: Schema.optional(Schema.NullOr(Schema.String)),
-  function: Schema.Struct({
-    name: Schema.String,
-    arguments: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Object)))
-  })
-})
-
-const WireCompletion = Schema.Struct({
-  id: Schema.optional(Schema.NullOr(Schema.String)),
-  model: Schema.optional(Schema.NullOr(Schema.String)),
-  choices: Schema.Array(
-    Schema.Struct({
-      message: Schema.Struct({
-        content: Schema.optional(Schema.NullOr(Schema.String)),
-        reasoning_content: Schema.optional(Schema.NullOr(Schema.String)),
-        tool_calls: Schema.optional(Schema.NullOr(Schema.Array(WireToolCall)))
-      }),
-      finish_reason: Schema.optional(Schema.NullOr(Schema.String))
-    })
-  ),
-  usage: Schema.optional(
-    Schema.NullOr(
-      Schema.Struct({
-        prompt_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
-        completion_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
-        total_tokens: Schema.optional(Schema.NullOr(Schema.Number))
-      })
-    )
-  )
-})
-
-const WireChunk = Schema.Struct({
-  choices: Schema.optional(
-    Schema.NullOr(
-      Schema.Array(
-        Schema.Struct({
-          delta: Schema.optional(
-            Schema.NullOr(
-              Schema.Struct({
-                content: Schema.optional(Schema.NullOr(Schema.String)),
-                tool_calls: Schema.optional(
-                  Schema.NullOr(
-                    Schema.Array(
-                      Schema.Struct({
-                        index: Schema.optional(Schema.Number),
-                        id: Schema.optional(Schema.NullOr(Schema.String)),
-                        function: Schema.optional(
-                          Schema.NullOr(
-                            Schema.Struct({
-                              name: Schema.optional(Schema.NullOr(Schema.String)),
-                              arguments: Schema.optional(Schema.NullOr(Schema.String))
-                            })
-                          )
-                        )
-                      })
-                    )
-                  )
-                )
-              })
-            )
-          ),
-          finish_reason: Schema.optional(Schema.NullOr(Schema.String))
-        })
-      )
-    )
-  ),
-  usage: WireCompletion.fields.usage
-})
-
-type WireMessage =
-  | { readonly role: "system" | "user"; readonly content: string }
-  | {
-      readonly role: "assistant"
-      readonly content: string | null
-      readonly tool_calls?: ReadonlyArray<{
-        readonly id: string
-        readonly type: "function"
-        readonly function: { readonly name: string; readonly arguments: string }
-      }>
-    }
-  | { readonly role: "tool"; readonly tool_call_id: string; readonly content: string }
-
-const stringify = (value: unknown): string => {
-  if (typeof value === "string") return value
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
-}
+export { RetryObserver } from "../internal/openAiClient.js"
 
 /**
- * The Chat Completions `messages` for a prompt. Reasoning parts are not sent back; file
- * parts become a placeholder (this provider sends text only).
+ * The Chat Completions `messages` for a prompt, and the request body for a prompt and its
+ * tools.
  *
  * @since 0.1.0
  * @category utils
  */
-export const toMessages = (prompt: Prompt.Prompt): ReadonlyArray<WireMessage> => {
-  const messages: Array<WireMessage> = []
-  for (const message of prompt.content) {
-    switch (message.role) {
-      case "system":
-        messages.push({ role: "system", content: message.content })
-        break
-      case "user":
-        messages.push({
-          role: "user",
-          content: message.content
-            .map((part) => (part.type === "text" ? part.text : `[file ${part.fileName ?? part.mediaType}]`))
-            .join("\n")
-        })
-        break
-      case "assistant": {
-        const text = message.content.flatMap((part) => (part.type === "text" ? [part.text] : [])).join("")
-        const calls = message.content.flatMap((part) =>
-          part.type === "tool-call" && !part.providerExecuted
-            ? [
-                {
-                  id: part.id,
-                  type: "function" as const,
-                  function: { name: part.name, arguments: stringify(part.params ?? {}) }
-                }
-              ]
-            : []
-        )
-        messages.push(
-          calls.length > 0
-            ? { role: "assistant", content: text.length > 0 ? text : null, tool_calls: calls }
-            : { role: "assistant", content: text }
-        )
-        break
-      }
-      case "tool":
-        for (const part of message.content) {
-          const text = stringify(part.result)
-          messages.push({
-            role: "tool",
-            tool_call_id: part.id,
-            content: part.isFailure && typeof part.result !== "string" ? `Error: ${text}` : text
-          })
-        }
-        break
-    }
-  }
-  return messages
-}
-
-const toolChoiceOf = (choice: LanguageModel.ProviderOptions["toolChoice"]): unknown => {
-  if (typeof choice === "string") return choice
-  if ("tool" in choice) return { type: "function", function: { name: choice.tool } }
-  return choice.mode === "required" ? "required" : "auto"
-}
+export { requestBody, toMessages } from "../internal/openAiWire.js"
 
 /**
- * The request body for a prompt and its tools.
+ * The options from the environment: `TETHER_LLM_BASE_URL`, `TETHER_LLM_API_KEY` (blank =
+ * none), `TETHER_LLM_MODEL` (required unless `model` is given), `TETHER_LLM_MAX_RETRIES`,
+ * `TETHER_LLM_TIMEOUT_MS`, `TETHER_LLM_RETRY_BASE_MS`.
  *
  * @since 0.1.0
- * @category utils
+ * @category config
  */
-export const requestBody = (
-  options: Pick<Options, "model" | "temperature">,
-  provider: Pick<LanguageModel.ProviderOptions, "prompt" | "tools" | "toolChoice">,
-  stream: boolean
-): Record<string, unknown> => {
-  const tools = ToolCatalog.offered(provider.tools)
-  return {
-    model: options.model,
-    messages: toMessages(provider.prompt),
-    ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
-    ...(tools.length > 0
-      ? {
-          tools: tools.map((tool) => ({
-            type: "function",
-            function: {
-              name: tool.name,
-              ...(tool.description !== undefined ? { description: tool.description } : {}),
-              parameters: ToolCatalog.jsonSchemaOf(tool)
-            }
-          })),
-          tool_choice: toolChoiceOf(provider.toolChoice)
-        }
-      : {}),
-    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {})
-  }
-}
-
-const finishReasonOf = (reason: string | null | undefined, hasCalls: boolean): Response.FinishReason => {
-  switch (reason) {
-    case "stop":
-      return hasCalls ? "tool-calls" : "stop"
-    case "length":
-      return "length"
-    case "tool_calls":
-    case "function_call":
-      return "tool-calls"
-    case "content_filter":
-      return "content-filter"
-    case null:
-    case undefined:
-      return hasCalls ? "tool-calls" : "unknown"
-    default:
-      return "other"
-  }
-}
-
-const usageOf = (usage: (typeof WireCompletion.Type)["usage"]) => ({
-  inputTokens: usage?.prompt_tokens ?? undefined,
-  outputTokens: usage?.completion_tokens ?? undefined,
-  totalTokens: usage?.total_tokens ?? undefined
-})
-
-// ---------------------------------------------------------------------------
-// Errors and retries
-// ---------------------------------------------------------------------------
-
-const MODULE = "OpenAiCompat"
-
-/** One failed attempt: the error to surface, and whether another attempt may help. */
-class AttemptFailed {
-  readonly _tag = "AttemptFailed"
-  constructor(
-    readonly error: AiError.AiError,
-    readonly transient: boolean,
-    readonly retryAfterMs: number | undefined
-  ) {}
-}
-
-const TRANSIENT_STATUS: ReadonlySet<number> = new Set([408, 409, 425, 429, 500, 502, 503, 504])
-
-/** `Retry-After` in ms: delta seconds or an HTTP date. */
-export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
-  if (value === undefined || value.trim() === "") return undefined
-  const seconds = Number(value)
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
-  const date = Date.parse(value)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
-}
-
-const requestDetails = (url: string) => ({
-  method: "POST" as const,
-  url,
-  urlParams: [],
-  hash: Option.none<string>(),
-  headers: { "content-type": "application/json" }
-})
-
-const malformed = (method: string, description: string, cause?: unknown) =>
-  new AttemptFailed(
-    new AiError.MalformedOutput({
-      module: MODULE,
-      method,
-      description,
-      ...(cause !== undefined ? { cause } : {})
-    }),
-    false,
-    undefined
-  )
-
-/** The innermost useful message of a transport failure (`connect ECONNREFUSED 127.0.0.1:1`). */
-const describeCause = (cause: unknown): string => {
-  const messages: Array<string> = []
-  let current: unknown = cause
-  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    const code = (current as { readonly code?: unknown }).code
-    messages.push(
-      typeof code === "string" && !current.message.includes(code)
-        ? `${current.message} (${code})`
-        : current.message
-    )
-    current = current.cause
-  }
-  return messages.length > 0 ? messages.join(": ") : "the request could not be sent"
-}
-
-const snippet = (text: string, max = 300) => (text.length > max ? `${text.slice(0, max)}…` : text)
-
-/**
- * The retry policy: jittered exponential from `base`, capped at `max`, at least the
- * server's `Retry-After`, at most `maxRetries` times, only for transient failures.
- */
-const retryPolicy = (maxRetries: number, base: Duration.Duration, max: Duration.Duration) =>
-  Schedule.exponential(base, 2).pipe(
-    Schedule.jittered,
-    Schedule.intersect(
-      Schedule.identity<AttemptFailed>().pipe(
-        Schedule.addDelay((failed) => Duration.millis(failed.retryAfterMs ?? 0))
-      )
-    ),
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, max)),
-    Schedule.intersect(Schedule.recurs(maxRetries)),
-    Schedule.whileInput((failed: AttemptFailed) => failed.transient)
-  )
-
-// ---------------------------------------------------------------------------
-// The provider
-// ---------------------------------------------------------------------------
+export const config = internalConfig.config
 
 /**
  * Builds the `LanguageModel` service.
@@ -405,107 +90,7 @@ const retryPolicy = (maxRetries: number, base: Duration.Duration, max: Duration.
  */
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
-    const client = yield* HttpClient.HttpClient
-    const url = `${options.baseUrl.replace(/\/+$/, "")}/chat/completions`
-    const maxRetries = options.maxRetries ?? 4
-    const base = Duration.decode(options.retryBaseDelay ?? "500 millis")
-    const maxDelay = Duration.decode(options.maxRetryDelay ?? "30 seconds")
-    const timeout = Duration.decode(options.timeout ?? "120 seconds")
-
-    const baseRequest = HttpClientRequest.post(url).pipe(
-      HttpClientRequest.acceptJson,
-      options.apiKey !== undefined
-        ? HttpClientRequest.bearerToken(Redacted.value(options.apiKey))
-        : (request) => request
-    )
-
-    /** Sends the request; a non-2xx status becomes an `AttemptFailed`. */
-    const send = (method: string, body: Record<string, unknown>) =>
-      Effect.gen(function* () {
-        const response = yield* client.execute(HttpClientRequest.bodyUnsafeJson(baseRequest, body)).pipe(
-          Effect.mapError(
-            (error) =>
-              new AttemptFailed(
-                error._tag === "RequestError"
-                  ? new AiError.HttpRequestError({
-                      module: MODULE,
-                      method,
-                      reason: error.reason,
-                      // Built by hand: the platform error holds the request, Authorization included.
-                      request: requestDetails(url),
-                      description: error.description ?? describeCause(error.cause)
-                    })
-                  : new AiError.UnknownError({ module: MODULE, method, description: error.message }),
-                error._tag === "RequestError" && error.reason === "Transport",
-                undefined
-              )
-          ),
-          Effect.timeoutFail({
-            duration: timeout,
-            onTimeout: () =>
-              new AttemptFailed(
-                new AiError.HttpRequestError({
-                  module: MODULE,
-                  method,
-                  reason: "Transport",
-                  request: requestDetails(url),
-                  description: `no answer within ${Duration.format(timeout)}`
-                }),
-                true,
-                undefined
-              )
-          })
-        )
-        if (response.status >= 200 && response.status < 300) return response
-        const text = yield* Effect.orElseSucceed(response.text, () => "")
-        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-        const retryAfterMs = parseRetryAfter(response.headers["retry-after"], now)
-        return yield* Effect.fail(
-          new AttemptFailed(
-            new AiError.HttpResponseError({
-              module: MODULE,
-              method,
-              reason: "StatusCode",
-              request: requestDetails(url),
-              response: { status: response.status, headers: {} },
-              body: snippet(text, 1000),
-              description: `the model server answered ${response.status}${
-                response.status === 401 || response.status === 403 ? " (check TETHER_LLM_API_KEY)" : ""
-              }${text.length > 0 ? `: ${snippet(text)}` : ""}`
-            }),
-            TRANSIENT_STATUS.has(response.status),
-            retryAfterMs
-          )
-        )
-      })
-
-    /** Runs one attempt under the retry policy, telling the observer about each retry. */
-    const withRetries = <A>(method: string, attempt: Effect.Effect<A, AttemptFailed>) =>
-      Effect.gen(function* () {
-        const observer = yield* RetryObserver
-        let retries = 0
-        return yield* attempt.pipe(
-          Effect.retry(
-            retryPolicy(maxRetries, base, maxDelay).pipe(
-              Schedule.zipWith(Schedule.identity<AttemptFailed>(), (_, failed) => failed),
-              Schedule.onDecision((failed, decision) =>
-                ScheduleDecision.isDone(decision)
-                  ? Effect.void
-                  : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-                      retries += 1
-                      return observer.onRetry({
-                        attempt: retries,
-                        delayMs: Math.max(0, ScheduleIntervals.start(decision.intervals) - now),
-                        error: failed.error.message.split("\n")[0] ?? failed.error._tag
-                      })
-                    })
-              )
-            )
-          ),
-          Effect.mapError((failed) => failed.error),
-          Effect.withSpan(`OpenAiCompat.${method}`, { attributes: { url, model: options.model } })
-        )
-      })
+    const { send, timeout, url, withRetries } = yield* internalClient.makeClient(options)
 
     const parseCompletion = (method: string, text: string) =>
       Effect.gen(function* () {
@@ -717,9 +302,9 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
             })
         ),
         Stream.decodeText(),
-        Stream.splitLines,
-        Stream.filter((line) => line.startsWith("data:")),
-        Stream.mapEffect((line) => onData(line.slice(5).trim())),
+        // Server-sent events (multi-line data, comments, ids) by @effect/experimental's parser.
+        Stream.pipeThroughChannel(Sse.makeChannel()),
+        Stream.mapEffect((event) => onData(event.data.trim())),
         Stream.flattenIterables,
         Stream.concat(Stream.flattenIterables(Stream.fromEffect(end)))
       )
@@ -736,45 +321,6 @@ export const layer = (
   options: Options
 ): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))
-
-const DEFAULT_BASE_URL = "https://api.openai.com/v1"
-
-/**
- * The options from the environment: `TETHER_LLM_BASE_URL`, `TETHER_LLM_API_KEY` (blank =
- * none), `TETHER_LLM_MODEL` (required unless `model` is given), `TETHER_LLM_MAX_RETRIES`,
- * `TETHER_LLM_TIMEOUT_MS`, `TETHER_LLM_RETRY_BASE_MS`.
- *
- * @since 0.1.0
- * @category config
- */
-export const config = (overrides?: { readonly model?: string | undefined }): Config.Config<Options> =>
-  Config.all({
-    baseUrl: Config.string("TETHER_LLM_BASE_URL").pipe(
-      Config.withDefault(DEFAULT_BASE_URL),
-      Config.map((url) => (url.trim() === "" ? DEFAULT_BASE_URL : url.trim()))
-    ),
-    apiKey: Config.redacted("TETHER_LLM_API_KEY").pipe(
-      Config.option,
-      Config.map(Option.filter((key) => Redacted.value(key).trim() !== "")),
-      Config.map(Option.getOrUndefined)
-    ),
-    model:
-      overrides?.model !== undefined
-        ? Config.succeed(overrides.model)
-        : Config.string("TETHER_LLM_MODEL").pipe(
-            Config.map((model) => model.trim()),
-            Config.validate({ message: "TETHER_LLM_MODEL is blank", validation: (model) => model.length > 0 })
-          ),
-    maxRetries: Config.integer("TETHER_LLM_MAX_RETRIES").pipe(Config.withDefault(4)),
-    timeout: Config.integer("TETHER_LLM_TIMEOUT_MS").pipe(
-      Config.withDefault(120_000),
-      Config.map(Duration.millis)
-    ),
-    retryBaseDelay: Config.integer("TETHER_LLM_RETRY_BASE_MS").pipe(
-      Config.withDefault(500),
-      Config.map(Duration.millis)
-    )
-  })
 
 /**
  * @since 0.1.0

@@ -16,7 +16,7 @@ import { VERSION } from "../internal/version.js"
 import * as SharedOptions from "./options.js"
 import * as PlainConsole from "./plainConsole.js"
 import { serve } from "./serve.js"
-import { agentCommand } from "../agent/AgentCommand.js"
+import { agentCommand } from "./agentCommand.js"
 import { studio } from "./studio.js"
 
 /**
@@ -74,7 +74,7 @@ const status = Command.make("status", { config: configOption, json: jsonOption, 
 /**
  * The root command; `serve` and `agent` join it as they are built. A new subcommand keeps
  * its options in a light module and loads its code in the handler (as `commands` above,
- * `serve.ts`, `agent/AgentCommand.ts` do): what this file imports statically is parsed and
+ * `serve.ts`, `agentCommand.ts` do): what this file imports statically is parsed and
  * run by every `tether --help` (bench part 8 measures it).
  */
 export const tether = Command.make("tether").pipe(

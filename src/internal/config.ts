@@ -1,494 +1,38 @@
 /**
- * The machinery of `Config`: a JSON (with comments) reader that reports line and column,
- * `${VAR}` / `${tenant.key}` placeholders, the walk that decodes an `mcpServers` file
- * collecting every problem by JSON path, and the `TETHER_*` environment overrides.
+ * The `mcpServers` decoder of `Config`: walks a parsed file against the fields declared in
+ * `configSchema.ts`, collecting every problem by JSON path (formatted by `schemaIssues.ts`);
+ * fills `${VAR}` placeholders (`placeholders.ts`) and applies the `TETHER_*` overrides
+ * (`configEnv.ts`). The JSONC reader is `jsonc.ts`.
  *
  * @internal
  */
 import type { FileSystem } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
-import {
-  Config as EffectConfig,
-  Effect,
-  Either,
-  LogLevel,
-  Option,
-  ParseResult,
-  Redacted,
-  Schema
-} from "effect"
-import type { DecodeOptions, EnvOverrides, RenderOptions, ServerConfig, TetherConfig } from "../Config.js"
+import { Config as EffectConfig, Effect, Either, Option, Redacted, Schema } from "effect"
+import type { DecodeOptions, RenderOptions, ServerConfig, TetherConfig } from "../Config.js"
 import { InvalidConfig } from "../Errors.js"
 import type { ToolOverride } from "../McpConnection.js"
 import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
-import { formatPath } from "./schemaIssues.js"
+import { envOverrides } from "./configEnv.js"
+import { fileFields, serverFields } from "./configSchema.js"
+import { parseJson } from "./jsonc.js"
+import { expandEnv, expandTenant, referencedVariables, withTenantStandIns } from "./placeholders.js"
+import {
+  decodeWith,
+  describe,
+  formatPath,
+  hasOwn,
+  invalid,
+  type Issue,
+  isRecord,
+  type Key,
+  unknownKeyMessage
+} from "./schemaIssues.js"
 
-// ---------------------------------------------------------------------------
-// Small helpers
-// ---------------------------------------------------------------------------
-
-type Key = string | number
-
-/** One problem: where (a JSON path, "" for the whole input) and what, in plain words. */
-interface Issue {
-  readonly path: string
-  readonly message: string
-  readonly server?: string | undefined
-}
-
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const hasOwn = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key)
-
-/** A short, plain description of a value for "got …" (never a whole object). */
-const describe = (u: unknown): string => {
-  if (u === undefined) return "nothing"
-  if (u === null) return "null"
-  if (Array.isArray(u)) return "an array"
-  if (typeof u === "object") return "an object"
-  if (typeof u === "string") return JSON.stringify(u.length > 60 ? `${u.slice(0, 57)}...` : u)
-  return String(u)
-}
-
-const lineOf = (issue: Issue): string =>
-  issue.path.length > 0 ? `${issue.path}: ${issue.message}` : issue.message
-
-const invalid = (
-  header: string,
-  issues: ReadonlyArray<Issue>,
-  server?: string | undefined
-): InvalidConfig => {
-  const lines = issues.map(lineOf)
-  const servers = new Set(issues.map((i) => i.server))
-  const only = servers.size === 1 ? [...servers][0] : undefined
-  const firstPath = issues[0]?.path
-  return new InvalidConfig({
-    server: server ?? only,
-    path: firstPath === undefined || firstPath.length === 0 ? undefined : firstPath,
-    issues: lines,
-    message: `${header}:\n  - ${lines.join("\n  - ")}`
-  })
-}
-
-// ---------------------------------------------------------------------------
-// JSON with comments, with positions
-// ---------------------------------------------------------------------------
-
-/** @internal A syntax error at a 1-based line and column. */
-export interface JsonSyntaxError {
-  readonly line: number
-  readonly column: number
-  readonly message: string
-}
-
-/** @internal A key given twice in one object (the later one would silently win). */
-export interface DuplicateKey {
-  readonly path: ReadonlyArray<Key>
-  readonly lines: readonly [number, number]
-}
-
-const MAX_DEPTH = 256
-const FAIL: unique symbol = Symbol("fail")
-type Fail = typeof FAIL
-
-const positionOf = (text: string, offset: number): { readonly line: number; readonly column: number } => {
-  let line = 1
-  let lineStart = 0
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++
-      lineStart = i + 1
-    }
-  }
-  return { line, column: offset - lineStart + 1 }
-}
-
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
-const WORD = /[A-Za-z0-9_$.+-]+/y
-const ESCAPES: Readonly<Record<string, string>> = {
-  '"': '"',
-  "\\": "\\",
-  "/": "/",
-  b: "\b",
-  f: "\f",
-  n: "\n",
-  r: "\r",
-  t: "\t"
-}
-
-/**
- * Parses JSON, also accepting `//` and `/* *\/` comments and trailing commas (the JSONC
- * of VS Code's `mcp.json`). Reports the first syntax error with its line and column, and
- * every key defined twice in one object.
- *
- * @internal
- */
-export const parseJson = (
-  text: string
-): Either.Either<
-  { readonly value: unknown; readonly duplicates: ReadonlyArray<DuplicateKey> },
-  JsonSyntaxError
-> => {
-  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0
-  let error: { readonly offset: number; readonly message: string } | undefined
-  const duplicates: Array<DuplicateKey> = []
-
-  const fail = (offset: number, message: string): Fail => {
-    error = { offset, message }
-    return FAIL
-  }
-
-  const found = (at: number): string => {
-    if (at >= text.length) return "the end of the file"
-    if (text[at] === '"') return "a string"
-    WORD.lastIndex = at
-    const word = WORD.exec(text)
-    if (word !== null) return JSON.stringify(word[0].length > 20 ? `${word[0].slice(0, 20)}...` : word[0])
-    return JSON.stringify(text[at])
-  }
-
-  /** Skips whitespace and comments; false after an unterminated comment. */
-  const skip = (): boolean => {
-    while (pos < text.length) {
-      const c = text[pos]
-      if (c === " " || c === "\t" || c === "\n" || c === "\r") pos++
-      else if (c === "/" && text[pos + 1] === "/") {
-        const nl = text.indexOf("\n", pos)
-        pos = nl < 0 ? text.length : nl + 1
-      } else if (c === "/" && text[pos + 1] === "*") {
-        const end = text.indexOf("*/", pos + 2)
-        if (end < 0) {
-          fail(pos, "unterminated /* comment")
-          return false
-        }
-        pos = end + 2
-      } else break
-    }
-    return true
-  }
-
-  const string = (): string | Fail => {
-    const start = pos
-    pos++
-    let out = ""
-    let chunk = pos
-    for (;;) {
-      if (pos >= text.length) return fail(start, "unterminated string")
-      const code = text.charCodeAt(pos)
-      if (code === 34) {
-        out += text.slice(chunk, pos)
-        pos++
-        return out
-      }
-      if (code === 92) {
-        out += text.slice(chunk, pos)
-        const e = text[pos + 1] ?? ""
-        const simple = ESCAPES[e]
-        if (simple !== undefined) {
-          out += simple
-          pos += 2
-        } else if (e === "u" && /^[0-9a-fA-F]{4}$/.test(text.slice(pos + 2, pos + 6))) {
-          out += String.fromCharCode(parseInt(text.slice(pos + 2, pos + 6), 16))
-          pos += 6
-        } else {
-          return fail(pos, `invalid escape \\${e === "u" ? text.slice(pos + 2, pos + 6) : e} in a string`)
-        }
-        chunk = pos
-        continue
-      }
-      if (code < 0x20) {
-        return fail(
-          pos,
-          code === 10 || code === 13
-            ? "line break inside a string (write it as \\n)"
-            : "control character inside a string"
-        )
-      }
-      pos++
-    }
-  }
-
-  const value = (path: ReadonlyArray<Key>, depth: number): unknown => {
-    if (!skip()) return FAIL
-    if (depth > MAX_DEPTH) return fail(pos, `nested more than ${MAX_DEPTH} levels deep`)
-    const c = text[pos]
-    if (c === "{") return object(path, depth)
-    if (c === "[") return array(path, depth)
-    if (c === '"') return string()
-    for (const [word, literal] of [
-      ["true", true],
-      ["false", false],
-      ["null", null]
-    ] as const) {
-      if (text.startsWith(word, pos) && !/[A-Za-z0-9_$]/.test(text[pos + word.length] ?? "")) {
-        pos += word.length
-        return literal
-      }
-    }
-    if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) {
-      NUMBER.lastIndex = pos
-      const match = NUMBER.exec(text)
-      if (match === null) return fail(pos, `invalid number ${found(pos)}`)
-      const end = pos + match[0].length
-      if (/^-?0$/.test(match[0]) && /[0-9]/.test(text[end] ?? "")) {
-        return fail(pos, `invalid number ${found(pos)}: numbers cannot start with 0`)
-      }
-      pos = end
-      return Number(match[0])
-    }
-    return fail(pos, `expected a value, found ${found(pos)}`)
-  }
-
-  const object = (path: ReadonlyArray<Key>, depth: number): unknown => {
-    pos++
-    const out: Record<string, unknown> = {}
-    const lines = new Map<string, number>()
-    for (;;) {
-      if (!skip()) return FAIL
-      if (text[pos] === "}") {
-        pos++
-        return out
-      }
-      if (text[pos] !== '"')
-        return fail(pos, `expected a property name in double quotes or "}", found ${found(pos)}`)
-      const keyAt = pos
-      const key = string()
-      if (key === FAIL) return FAIL
-      if (!skip()) return FAIL
-      if (text[pos] !== ":") return fail(pos, `expected ":" after the property name, found ${found(pos)}`)
-      pos++
-      const v = value([...path, key], depth + 1)
-      if (v === FAIL) return FAIL
-      const line = positionOf(text, keyAt).line
-      const previous = lines.get(key)
-      if (previous !== undefined) duplicates.push({ path: [...path, key], lines: [previous, line] })
-      lines.set(key, line)
-      // defineProperty: a "__proto__" key stays a plain property, as with JSON.parse.
-      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true })
-      if (!skip()) return FAIL
-      if (text[pos] === ",") {
-        pos++
-        continue
-      }
-      if (text[pos] === "}") {
-        pos++
-        return out
-      }
-      return fail(pos, `expected "," or "}" after a property value, found ${found(pos)}`)
-    }
-  }
-
-  const array = (path: ReadonlyArray<Key>, depth: number): unknown => {
-    pos++
-    const out: Array<unknown> = []
-    for (;;) {
-      if (!skip()) return FAIL
-      if (text[pos] === "]") {
-        pos++
-        return out
-      }
-      const v = value([...path, out.length], depth + 1)
-      if (v === FAIL) return FAIL
-      out.push(v)
-      if (!skip()) return FAIL
-      if (text[pos] === ",") {
-        pos++
-        continue
-      }
-      if (text[pos] === "]") {
-        pos++
-        return out
-      }
-      return fail(pos, `expected "," or "]" after an array element, found ${found(pos)}`)
-    }
-  }
-
-  const result = ((): unknown => {
-    if (!skip()) return FAIL
-    if (pos >= text.length) return fail(pos, "the file is empty")
-    const v = value([], 0)
-    if (v === FAIL) return FAIL
-    if (!skip()) return FAIL
-    if (pos < text.length)
-      return fail(pos, `expected the end of the file after the JSON value, found ${found(pos)}`)
-    return v
-  })()
-
-  if (result === FAIL || error !== undefined) {
-    const at = error ?? { offset: pos, message: "not valid JSON" }
-    return Either.left({ ...positionOf(text, at.offset), message: at.message })
-  }
-  return Either.right({ value: result, duplicates })
-}
-
-// ---------------------------------------------------------------------------
-// Schema issues, in plain words
-// ---------------------------------------------------------------------------
-
-const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
-  let current = input
-  for (const key of path) {
-    if (typeof current !== "object" || current === null || typeof key === "symbol") return undefined
-    current = hasOwn(current, String(key)) ? (current as Record<string, unknown>)[String(key)] : undefined
-  }
-  return current
-}
-
-const EXPECTED = /^Expected (.*), actual /s
-
-const plainType = (schemaType: string): string | undefined => {
-  if (schemaType.startsWith("Redacted(")) return undefined // only for values given in code
-  if (schemaType === "number") return "a number"
-  if (schemaType === "string") return "a string"
-  if (schemaType === "boolean") return "true or false"
-  if (schemaType === "null") return "null"
-  if (schemaType.startsWith("ReadonlyArray<string>")) return "an array of strings"
-  if (schemaType.startsWith("{") || schemaType.startsWith("Struct")) return "an object"
-  return schemaType
-}
-
-/**
- * Decodes with a Schema, or returns every problem by path in plain words: drops the
- * "Expected undefined" echo of optional fields, prefers a refinement's own message, and
- * merges a union's alternatives into one "expected a or b, got c".
- */
-const decodeWith = <A, I>(
-  schema: Schema.Schema<A, I>,
-  input: unknown,
-  prefix: string,
-  server?: string | undefined
-): Either.Either<A, ReadonlyArray<Issue>> =>
-  Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })(input).pipe(
-    Either.mapLeft((error) => {
-      const groups = new Map<string, { path: ReadonlyArray<PropertyKey>; messages: Array<string> }>()
-      for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
-        const key = JSON.stringify(issue.path.map(String))
-        const group = groups.get(key) ?? { path: issue.path, messages: [] }
-        group.messages.push(issue.message)
-        groups.set(key, group)
-      }
-      const issues: Array<Issue> = []
-      for (const { messages, path } of groups.values()) {
-        const relevant = messages.filter((m) => !m.startsWith("Expected undefined, actual"))
-        if (relevant.length === 0) continue
-        const where = formatPath(prefix, path)
-        const own = [...new Set(relevant.filter((m) => !EXPECTED.test(m)))]
-        if (own.length > 0) {
-          for (const message of own) issues.push({ path: where, message, server })
-          continue
-        }
-        const types = new Set(
-          relevant.flatMap((m) => {
-            const t = plainType(EXPECTED.exec(m)?.[1] ?? "")
-            return t === undefined ? [] : [t]
-          })
-        )
-        const alternatives =
-          types.has("a number") && types.has("a string")
-            ? [
-                'milliseconds or a duration string such as "5 seconds"',
-                ...[...types].filter((t) => t !== "a number" && t !== "a string")
-              ]
-            : [...types]
-        issues.push({
-          path: where,
-          message: `expected ${alternatives.join(" or ")}, got ${describe(valueAt(input, path))}`,
-          server
-        })
-      }
-      return issues
-    })
-  )
-
-// ---------------------------------------------------------------------------
-// Placeholders
-// ---------------------------------------------------------------------------
-
-const ENV_NAME = /^(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([\s\S]*))?$/
-const TENANT = /^tenant\.([A-Za-z0-9_-]+)(?::-([\s\S]*))?$/
-const PLACEHOLDER_HELP = "use ${NAME}, ${NAME:-default} or ${tenant.key}"
-
-/** @internal Every environment variable named by a `${NAME}` placeholder in `text`. */
-export const referencedVariables = (text: string): ReadonlyArray<string> => {
-  const names = new Set<string>()
-  for (const match of text.matchAll(/\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g)) {
-    if (match[1] !== undefined) names.add(match[1])
-  }
-  return [...names]
-}
-
-/** Replaces each `${…}` by `replace(inner)`; the first error wins. */
-const expand = (
-  template: string,
-  replace: (inner: string, placeholder: string) => Either.Either<string, string>
-): Either.Either<string, ReadonlyArray<string>> => {
-  let out = ""
-  let from = 0
-  const errors: Array<string> = []
-  for (;;) {
-    const start = template.indexOf("${", from)
-    if (start < 0) break
-    const end = template.indexOf("}", start + 2)
-    if (end < 0) {
-      errors.push(
-        `unclosed placeholder ${JSON.stringify(template.slice(start, start + 30))}; ${PLACEHOLDER_HELP}`
-      )
-      from = template.length
-      break
-    }
-    const placeholder = template.slice(start, end + 1)
-    const replaced = replace(template.slice(start + 2, end), placeholder)
-    if (Either.isLeft(replaced)) errors.push(replaced.left)
-    out += template.slice(from, start) + (Either.isRight(replaced) ? replaced.right : placeholder)
-    from = end + 1
-  }
-  out += template.slice(from)
-  return errors.length > 0 ? Either.left([...new Set(errors)]) : Either.right(out)
-}
-
-/** Fills `${NAME}` / `${env:NAME}` / `${NAME:-default}` from `env`; keeps `${tenant.key}`. */
-const expandEnv = (
-  template: string,
-  env: (name: string) => string | undefined
-): Either.Either<string, ReadonlyArray<string>> =>
-  expand(template, (inner, placeholder) => {
-    if (TENANT.test(inner)) return Either.right(placeholder)
-    if (inner.startsWith("input:")) {
-      return Either.left(
-        `VS Code input variables such as ${JSON.stringify(placeholder)} are not supported; use \${NAME} from the environment`
-      )
-    }
-    const match = ENV_NAME.exec(inner)
-    if (match === null || match[1] === undefined) {
-      return Either.left(`malformed placeholder ${JSON.stringify(placeholder)}; ${PLACEHOLDER_HELP}`)
-    }
-    const value = env(match[1])
-    if (match[2] !== undefined) return Either.right(value === undefined || value === "" ? match[2] : value)
-    return value === undefined
-      ? Either.left(`environment variable ${match[1]} is not set`)
-      : Either.right(value)
-  })
-
-/** Fills `${tenant.key}` / `${tenant.key:-default}` from `values`; leaves anything else. */
-const expandTenant = (
-  template: string,
-  values: Readonly<Record<string, string>>
-): Either.Either<string, ReadonlyArray<string>> =>
-  expand(template, (inner, placeholder) => {
-    const match = TENANT.exec(inner)
-    if (match === null || match[1] === undefined) return Either.right(placeholder)
-    const value = hasOwn(values, match[1]) ? values[match[1]] : undefined
-    if (match[2] !== undefined) return Either.right(value === undefined || value === "" ? match[2] : value)
-    return value === undefined
-      ? Either.left(`tenant value ${JSON.stringify(match[1])} is not set`)
-      : Either.right(value)
-  })
-
-/** A stand-in for each `${tenant.key}`, so a URL holding placeholders can still be checked. */
-const withTenantStandIns = (url: string): string =>
-  url.replace(/\$\{tenant\.[A-Za-z0-9_-]+(?::-[^}]*)?\}/g, "0")
+export { envOverrides } from "./configEnv.js"
+export { parseJson } from "./jsonc.js"
+export { referencedVariables } from "./placeholders.js"
 
 // ---------------------------------------------------------------------------
 // Decoding a file
@@ -558,7 +102,7 @@ const resilienceBlock = (
       ok = false
       issues.push({
         path: formatPath(path, [key]),
-        message: `unknown setting; expected one of ${Object.keys(defaultPolicy).join(", ")}`,
+        message: unknownKeyMessage("setting", key, Object.keys(defaultPolicy)),
         server
       })
     } else if (isRecord(known) && isRecord(value)) {
@@ -567,7 +111,7 @@ const resilienceBlock = (
           ok = false
           issues.push({
             path: formatPath(path, [key, sub]),
-            message: `unknown setting; expected one of ${Object.keys(known).join(", ")}`,
+            message: unknownKeyMessage("setting", sub, Object.keys(known)),
             server
           })
         }
@@ -701,6 +245,21 @@ const transportOf = (
   return undefined
 }
 
+/** Pushes an issue for each field of `raw` that the file's Schema does not declare. */
+const unknownFields = (
+  raw: Readonly<Record<string, unknown>>,
+  known: ReadonlyArray<string>,
+  path: string,
+  issues: Array<Issue>,
+  server?: string | undefined
+): void => {
+  for (const key of Object.keys(raw)) {
+    if (!known.includes(key)) {
+      issues.push({ path: formatPath(path, [key]), message: unknownKeyMessage("field", key, known), server })
+    }
+  }
+}
+
 /** Decodes one `mcpServers` entry; pushes its problems. */
 const serverEntry = (
   name: string,
@@ -718,7 +277,9 @@ const serverEntry = (
   const server = name
   const before = issues.length
   if (name.trim().length === 0) issues.push({ path, message: "server name must not be empty", server })
-  else if (context.separator !== undefined && name.includes(context.separator)) {
+  else if (name === "__proto__") {
+    issues.push({ path, message: 'server name "__proto__" is reserved; choose another name', server })
+  } else if (context.separator !== undefined && name.includes(context.separator)) {
     issues.push({
       path,
       message: `server name must not contain the namespace separator ${JSON.stringify(context.separator)}`,
@@ -729,6 +290,7 @@ const serverEntry = (
     issues.push({ path, message: `expected an object with "command" or "url", got ${describe(raw)}`, server })
     return undefined
   }
+  unknownFields(raw, serverFields, path, issues, server)
   if (hasOwn(raw, "disabled")) {
     const disabled = raw["disabled"]
     if (disabled === true) return undefined
@@ -856,6 +418,9 @@ export const decode = (
     })
     return fail()
   }
+
+  // Without a servers key the file is likely not a config at all: "is missing" says that.
+  if (hasOwn(input, "mcpServers") || hasOwn(input, "servers")) unknownFields(input, fileFields, "", issues)
 
   // --- servers: `mcpServers` (Claude Desktop, Cursor, mcp-use) or `servers` (VS Code) ---
   let serversKey = "mcpServers"
@@ -1011,87 +576,8 @@ export const renderTenant = (
 }
 
 // ---------------------------------------------------------------------------
-// Environment
+// Loading a file
 // ---------------------------------------------------------------------------
-
-/** An optional variable read through the current `ConfigProvider`; blank counts as unset. */
-const variable = (name: string): Effect.Effect<Option.Option<string>, Issue> =>
-  EffectConfig.option(EffectConfig.string(name)).pipe(
-    Effect.map(Option.map((s) => s.trim())),
-    Effect.map(Option.filter((s) => s.length > 0)),
-    Effect.mapError((error): Issue => ({ path: name, message: `cannot be read: ${String(error)}` }))
-  )
-
-const wholeNumber =
-  (what: string) =>
-  (name: string, raw: string): Either.Either<number, Issue> =>
-    /^\d+$/.test(raw) && Number.isSafeInteger(Number(raw))
-      ? Either.right(Number(raw))
-      : Either.left({
-          path: name,
-          message: `expected a whole number of ${what} (0 or more), got ${JSON.stringify(raw)}`
-        })
-
-const LOG_LEVELS: ReadonlyArray<LogLevel.LogLevel> = LogLevel.allLevels
-
-const logLevel = (name: string, raw: string): Either.Either<LogLevel.LogLevel, Issue> => {
-  const wanted = raw.toLowerCase()
-  const level = LOG_LEVELS.find((l) => l._tag.toLowerCase() === wanted || l.label.toLowerCase() === wanted)
-  return level === undefined
-    ? Either.left({
-        path: name,
-        message: `unknown log level ${JSON.stringify(raw)}; expected one of ${LOG_LEVELS.map((l) => l._tag.toLowerCase()).join(", ")}`
-      })
-    : Either.right(level)
-}
-
-const RESILIENCE_VARIABLES: ReadonlyArray<readonly [string, string, string, string]> = [
-  ["TETHER_RECONNECT_MAX_ATTEMPTS", "reconnect", "maxAttempts", "attempts"],
-  ["TETHER_RECONNECT_INITIAL_DELAY_MS", "reconnect", "initialDelay", "milliseconds"],
-  ["TETHER_RECONNECT_MAX_DELAY_MS", "reconnect", "maxDelay", "milliseconds"],
-  ["TETHER_HEARTBEAT_INTERVAL_MS", "heartbeat", "interval", "milliseconds"],
-  ["TETHER_HEARTBEAT_TIMEOUT_MS", "heartbeat", "timeout", "milliseconds"],
-  ["TETHER_CALL_TIMEOUT_MS", "call", "timeout", "milliseconds"],
-  ["TETHER_TOOL_MAX_RETRIES", "call", "maxRetries", "retries"]
-]
-
-/** @internal The `TETHER_*` variables, read through the current `ConfigProvider`. */
-export const envOverrides: Effect.Effect<EnvOverrides, InvalidConfig> = Effect.gen(function* () {
-  const issues: Array<Issue> = []
-  const read = <A>(
-    name: string,
-    decode: (name: string, raw: string) => Either.Either<A, Issue>
-  ): Effect.Effect<A | undefined> =>
-    variable(name).pipe(
-      Effect.flatMap(
-        Option.match({
-          onNone: () => Either.right(undefined),
-          onSome: (raw) => decode(name, raw)
-        })
-      ),
-      Effect.catchAll((issue) =>
-        Effect.sync(() => {
-          issues.push(issue)
-          return undefined
-        })
-      )
-    )
-
-  const configPath = yield* read("TETHER_CONFIG", (_, raw) => Either.right(raw))
-  const level = yield* read("TETHER_LOG_LEVEL", logLevel)
-  const resilience: Record<string, Record<string, number>> = {}
-  for (const [name, group, key, what] of RESILIENCE_VARIABLES) {
-    const value = yield* read(name, wholeNumber(what))
-    if (value !== undefined) resilience[group] = { ...resilience[group], [key]: value }
-  }
-  if (issues.length > 0) return yield* Either.left(invalid("invalid environment", issues))
-  return {
-    configPath,
-    logLevel: level,
-    // Each value is a whole number ≥ 0, valid for the field it sets.
-    resilience: resilience as Resilience.PolicyInput
-  }
-})
 
 const readError = (path: string, error: PlatformError): InvalidConfig => {
   const message =

@@ -10,9 +10,9 @@
 import { Duration, Effect, Exit, Mailbox, Option, type Scope, Stream, SubscriptionRef } from "effect"
 import { createInterface } from "node:readline"
 import type { Readable, Writable } from "node:stream"
-import { formatStatus, formatTools } from "../cli/format.js"
-import type { Agent } from "./Agent.js"
-import type * as AgentEvent from "./AgentEvent.js"
+import { formatStatus, formatTools } from "./format.js"
+import type { Agent } from "../agent/Agent.js"
+import type * as AgentEvent from "../agent/AgentEvent.js"
 
 /**
  * Where output goes: `out` for the conversation, `err` for diagnostics. In `--prompt` mode
@@ -212,12 +212,45 @@ export const describeSession = (agent: Agent) =>
   )
 
 /**
- * What happened to one line of input.
+ * What happened to one line of input: `continue` after a command, `saved` after a turn
+ * that succeeded and was saved, `unsaved` after a turn that succeeded (its answer was
+ * shown) but could not be saved, `failed` after a turn that failed (rolled back).
  *
  * @since 0.1.0
  * @category models
  */
-export type LineResult = "continue" | "exit" | "failed"
+export type LineResult = "continue" | "saved" | "exit" | "failed" | "unsaved"
+
+/**
+ * What a run of several lines did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunSummary {
+  /** Turns that failed (rolled back). */
+  readonly failures: number
+  /** Turns whose save failed. */
+  readonly saveFailures: number
+  /** Whether the last save failed: turns since the last good save exist only in memory. */
+  readonly unsaved: boolean
+}
+
+const summarize = () => {
+  let failures = 0
+  let saveFailures = 0
+  let unsaved = false
+  return {
+    add: (result: LineResult) => {
+      if (result === "failed") failures += 1
+      if (result === "unsaved") saveFailures += 1
+      // Every save writes the whole history: a good one makes up for earlier failed ones.
+      if (result === "unsaved") unsaved = true
+      if (result === "saved") unsaved = false
+    },
+    get: (): RunSummary => ({ failures, saveFailures, unsaved })
+  }
+}
 
 /**
  * Handles one line: a slash command or a user message (a turn).
@@ -272,23 +305,28 @@ export const handleLine = (
       return "failed"
     }
     if (result.right.saveError !== undefined) {
-      yield* io.err(`warning: the turn is kept in memory but was not saved: ${result.right.saveError}`)
+      yield* io.err(`error: the turn is kept in memory but was NOT saved: ${result.right.saveError}`)
+      return "unsaved"
     }
-    return "continue"
+    return "saved"
   })
 
 /**
  * Runs one turn and prints the answer (on `out`; everything else on `err`).
- * Succeeds with whether the turn succeeded.
  *
  * @since 0.1.0
  * @category running
  */
-export const runPrompt = (agent: Agent, io: Io, prompt: string): Effect.Effect<boolean, never, Scope.Scope> =>
+export const runPrompt = (
+  agent: Agent,
+  io: Io,
+  prompt: string
+): Effect.Effect<RunSummary, never, Scope.Scope> =>
   Effect.gen(function* () {
     const renderer = yield* startRenderer(agent, io, { answerOnly: true })
-    const result = yield* handleLine(agent, io, renderer, prompt)
-    return result !== "failed"
+    const summary = summarize()
+    summary.add(yield* handleLine(agent, io, renderer, prompt))
+    return summary.get()
   })
 
 /**
@@ -302,19 +340,19 @@ export const runScript = (
   agent: Agent,
   io: Io,
   lines: ReadonlyArray<string>
-): Effect.Effect<number, never, Scope.Scope> =>
+): Effect.Effect<RunSummary, never, Scope.Scope> =>
   Effect.gen(function* () {
     const renderer = yield* startRenderer(agent, io)
-    let failures = 0
+    const summary = summarize()
     for (const line of lines) {
       const trimmed = line.trim()
       if (trimmed.length === 0 || trimmed.startsWith("#")) continue
       yield* io.out(`you> ${trimmed}`)
       const result = yield* handleLine(agent, io, renderer, trimmed)
-      if (result === "failed") failures += 1
+      summary.add(result)
       if (result === "exit") break
     }
-    return failures
+    return summary.get()
   })
 
 /**
@@ -329,7 +367,7 @@ export const runInteractive = (
   agent: Agent,
   io: Io,
   streams: { readonly input: Readable; readonly output: Writable; readonly terminal?: boolean }
-): Effect.Effect<number, never, Scope.Scope> =>
+): Effect.Effect<RunSummary, never, Scope.Scope> =>
   Effect.gen(function* () {
     const renderer = yield* startRenderer(agent, io)
     const lines = yield* Mailbox.make<string>()
@@ -349,7 +387,7 @@ export const runInteractive = (
     rl.on("SIGINT", () => process.kill(process.pid, "SIGINT"))
 
     yield* io.out("type /help for commands")
-    let failures = 0
+    const summary = summarize()
     while (true) {
       yield* Effect.sync(() => rl.prompt())
       const next = yield* Effect.option(lines.take)
@@ -358,8 +396,8 @@ export const runInteractive = (
         break
       }
       const result = yield* handleLine(agent, io, renderer, next.value)
-      if (result === "failed") failures += 1
+      summary.add(result)
       if (result === "exit") break
     }
-    return failures
+    return summary.get()
   })

@@ -12,9 +12,12 @@
  *
  * One `McpPool` is built for the whole run and shared by every turn. Sessions are saved
  * under `--data-dir` (default `~/.tether`) in `sessions/`, atomically, after every turn;
- * idle ones expire after `--session-ttl` (default 7 days).
+ * idle ones expire after `--session-ttl` (default 7 days). A runner holds its session
+ * (a lock file) while it runs: a second runner on the same session exits at once with 2,
+ * naming the holder.
  *
- * Exit codes: 0 ok · 1 a turn failed · 2 usage, config or store error.
+ * Exit codes: 0 ok · 1 a turn failed or could not be saved · 2 usage, config or store
+ * error, or the session is in use.
  *
  * @since 0.1.0
  */
@@ -22,19 +25,32 @@ import type { LanguageModel } from "@effect/ai"
 import { FileSystem } from "@effect/platform"
 import type * as PlatformError from "@effect/platform/Error"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
-import { Clock, Duration, Effect, Layer, Logger, LogLevel, Option, Random, Schema, type Scope } from "effect"
+import {
+  Clock,
+  Duration,
+  Effect,
+  FiberRef,
+  HashSet,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  Random,
+  Schema,
+  type Scope
+} from "effect"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import * as Config from "../Config.js"
 import type * as Errors from "../Errors.js"
 import * as McpPool from "../McpPool.js"
-import * as Agent from "./Agent.js"
-import * as OpenAiCompat from "./OpenAiCompat.js"
-import * as ReplayModel from "./ReplayModel.js"
-import * as Repl from "./Repl.js"
-import * as SessionStore from "./SessionStore.js"
-import type * as StudioOptions from "../cli/studio.js"
-import { attachStudio } from "../cli/studioRun.js"
+import * as Agent from "../agent/Agent.js"
+import * as OpenAiCompat from "../agent/OpenAiCompat.js"
+import * as ReplayModel from "../agent/ReplayModel.js"
+import * as Repl from "./repl.js"
+import * as SessionStore from "../agent/SessionStore.js"
+import type * as StudioOptions from "./studio.js"
+import { attachStudio } from "./studioRun.js"
 
 /**
  * A usage or setup problem of the runner (bad option, no model configured…).
@@ -209,6 +225,8 @@ export const run = (
 
     const interactive = Option.isNone(options.prompt) && Option.isNone(script)
     return yield* Effect.gen(function* () {
+      // Held before the session is read, so two runners can never write over each other.
+      yield* Effect.flatMap(SessionStore.SessionStore, (store) => store.acquire(sessionId))
       const agent = yield* Agent.make({
         sessionId,
         model: model.info,
@@ -229,23 +247,35 @@ export const run = (
       if (Option.isSome(options.prompt)) {
         const info = yield* agent.session
         yield* io.err(`session ${info.id}${info.resumed ? ` (resumed, ${info.turns} turn(s))` : " (new)"}`)
-        const ok = yield* Repl.runPrompt(agent, io, options.prompt.value)
-        return ok ? 0 : 1
+        const summary = yield* Repl.runPrompt(agent, io, options.prompt.value)
+        return summary.failures > 0 || summary.saveFailures > 0 ? 1 : 0
       }
       yield* io.out(`tether agent · ${yield* Repl.describeSession(agent)}`)
-      const failures = interactive
+      const summary = interactive
         ? yield* Repl.runInteractive(agent, io, {
             input: process.stdin,
             output: process.stdout,
             terminal: process.stdin.isTTY === true && process.stdout.isTTY === true
           })
         : yield* Repl.runScript(agent, io, Option.getOrThrow(script).split(/\r?\n/))
-      yield* io.out(`session ${sessionId} saved; resume with --session ${sessionId}`)
-      return failures > 0 ? 1 : 0
+      if (summary.unsaved) {
+        yield* io.err(
+          `error: session ${sessionId} was NOT saved: its last turn(s) are lost when this runner ends`
+        )
+      } else if (summary.saveFailures > 0) {
+        yield* io.err(
+          `warning: ${summary.saveFailures} save(s) of session ${sessionId} failed; a later save kept every turn`
+        )
+      } else {
+        yield* io.out(`session ${sessionId} saved; resume with --session ${sessionId}`)
+      }
+      return summary.failures > 0 || summary.saveFailures > 0 ? 1 : 0
     }).pipe(
       Effect.provide(services),
-      // Library logs go to stderr, warnings and worse unless TETHER_LOG_LEVEL says otherwise.
-      Effect.provide(Logger.replace(Logger.defaultLogger, Logger.withLeveledConsole(Logger.logfmtLogger))),
+      // Library logs go to stderr (stdout is the conversation), warnings and worse unless
+      // TETHER_LOG_LEVEL says otherwise. Every logger is replaced: `NodeRuntime.runMain`
+      // installs a pretty one that writes to stdout.
+      Effect.locally(FiberRef.currentLoggers, HashSet.make(Logger.withConsoleError(Logger.logfmtLogger))),
       Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Warning)
     )
   })
@@ -256,7 +286,7 @@ const describeSetupError = (error: { readonly _tag: string; readonly message: st
 
 /**
  * What `tether agent` does once its options are parsed: runs, prints setup errors, sets the
- * exit code. `AgentCommand.ts` loads this module when the command runs.
+ * exit code. `agentCommand.ts` loads this module when the command runs.
  *
  * @since 0.1.0
  * @category running
