@@ -168,6 +168,23 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
 }) {}
 
 /**
+ * The server needs an OAuth authorization Tether does not have (no stored tokens, or the
+ * authorization server refused the refresh: `invalid_grant`, a revoked client). Only a
+ * person can fix it, with `tether auth login SERVER`; the message says so. Never carries
+ * a token or secret.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AuthorizationRequired extends Schema.TaggedError<AuthorizationRequired>()(
+  "AuthorizationRequired",
+  {
+    ...base,
+    reason: Schema.Literal("NoTokens", "InvalidGrant", "InvalidClient", "Rejected")
+  }
+) {}
+
+/**
  * The server answered something we cannot use: a malformed message, an unexpected HTTP
  * status or content type, a result that fails its schema.
  *
@@ -275,6 +292,7 @@ export type Business =
   | ToolFailed
   | ProtocolError
   | Unauthorized
+  | AuthorizationRequired
   | InvalidResponse
   | InvalidConfig
   | UnknownServer
@@ -304,6 +322,7 @@ export type Classified =
   | SessionExpired
   | ProtocolError
   | Unauthorized
+  | AuthorizationRequired
   | InvalidResponse
   | SpawnFailed
 
@@ -323,6 +342,7 @@ const tetherTags: ReadonlySet<string> = new Set([
   "ToolFailed",
   "ProtocolError",
   "Unauthorized",
+  "AuthorizationRequired",
   "InvalidResponse",
   "InvalidConfig",
   "UnknownServer",

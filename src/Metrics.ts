@@ -193,3 +193,16 @@ const cached = <M>(key: string, make: () => M): M => {
   taggedCache.set(key, made)
   return made
 }
+
+/**
+ * OAuth token refreshes by server and outcome: `ok`, `invalid_grant` (the authorization
+ * server refused: a login is needed), `rate_limited` (429/503 with Retry-After: waited,
+ * not hammered), `error` (anything else). Tokens themselves never reach a metric.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const tokenRefreshes = Metric.counter("tether_oauth_refreshes", {
+  description: "OAuth token refreshes by server and outcome (ok, invalid_grant, rate_limited, error)",
+  incremental: true
+})

@@ -69,6 +69,42 @@ const HttpFields = {
 }
 
 /**
+ * OAuth 2.1 for a remote server (`"auth": { "type": "oauth", … }`). Everything is optional:
+ * with no `clientId` the client discovers the authorization server and registers itself
+ * (dynamic client registration, or `clientMetadataUrl` as a client ID metadata document).
+ * `clientSecret` is `Redacted` (write it as `${VAR}`). `grantType` is `authorization_code`
+ * (a person logs in once with `tether auth login SERVER`) or `client_credentials`
+ * (machine to machine: a secret, or `privateKeyFile` for `private_key_jwt`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const OAuth = Schema.Struct({
+  type: Schema.Literal("oauth"),
+  clientId: Schema.optional(NonEmpty("clientId")),
+  clientSecret: Schema.optional(Secret),
+  scope: Schema.optional(Schema.String),
+  grantType: Schema.optionalWith(Schema.Literal("authorization_code", "client_credentials"), {
+    default: () => "authorization_code" as const
+  }),
+  tokenEndpointAuthMethod: Schema.optional(
+    Schema.Literal("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
+  ),
+  /** A PEM (PKCS#8) private key for `private_key_jwt`; read when a token is requested. */
+  privateKeyFile: Schema.optional(NonEmpty("privateKeyFile")),
+  /** The JWS algorithm for `private_key_jwt` (default ES256 for EC keys, RS256 otherwise). */
+  signingAlgorithm: Schema.optional(Schema.String),
+  /** An https URL serving this client's metadata document, used as its client ID when the server supports it. */
+  clientMetadataUrl: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type OAuth = typeof OAuth.Type
+
+/**
  * A server reached over Streamable HTTP (`POST`/`GET` on one endpoint).
  *
  * @since 0.1.0
@@ -77,7 +113,8 @@ const HttpFields = {
 export const Http = Schema.Struct({
   type: Schema.Literal("http"),
   url: urlWithProtocols(["http:", "https:"], "http"),
-  ...HttpFields
+  ...HttpFields,
+  auth: Schema.optional(OAuth)
 })
 
 /**
@@ -95,7 +132,8 @@ export type Http = typeof Http.Type
 export const Sse = Schema.Struct({
   type: Schema.Literal("sse"),
   url: urlWithProtocols(["http:", "https:"], "sse"),
-  ...HttpFields
+  ...HttpFields,
+  auth: Schema.optional(OAuth)
 })
 
 /**

@@ -62,6 +62,7 @@ const classifiedTags: ReadonlySet<string> = new Set([
   "SessionExpired",
   "ProtocolError",
   "Unauthorized",
+  "AuthorizationRequired",
   "InvalidResponse",
   "SpawnFailed"
 ])

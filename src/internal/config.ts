@@ -52,7 +52,7 @@ const TRANSPORTS: Readonly<Record<string, FileTransport>> = {
 }
 
 const STDIO_FIELDS = ["command", "args", "env", "cwd"] as const
-const REMOTE_FIELDS = ["url", "headers"] as const
+const REMOTE_FIELDS = ["url", "headers", "auth"] as const
 const SCHEMAS = {
   stdio: ServerSpec.Stdio,
   http: ServerSpec.Http,
@@ -348,7 +348,15 @@ const serverEntry = (
       const input: Record<string, unknown> = { type }
       for (const key of own) {
         if (!hasOwn(raw, key)) continue
-        input[key] = key === "url" ? url : key === "env" || key === "headers" ? record(key) : raw[key]
+        input[key] = key === "url" ? url : key === "env" || key === "headers" || key === "auth" ? record(key) : raw[key]
+      }
+      // OAuth rides on the SDK's HTTP transports; a WebSocket handshake has no such flow.
+      if (type === "websocket" && hasOwn(raw, "auth")) {
+        issues.push({
+          path: formatPath(path, ["auth"]),
+          message: 'a websocket server does not take "auth" (OAuth needs an http or sse server)',
+          server
+        })
       }
       // A URL holding `${tenant.key}` is checked with stand-ins, and kept as written.
       const checkedUrl = typeof url === "string" ? withTenantStandIns(url) : url

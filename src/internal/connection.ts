@@ -38,6 +38,7 @@ import type { CallOptions, McpConnection, Stats, TypeId as McpConnectionTypeId }
 import * as Metrics from "../Metrics.js"
 import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
+import * as Auth from "./auth.js"
 import { Breaker } from "./breaker.js"
 import * as Calls from "./calls.js"
 import { bounded, brief } from "./errorText.js"
@@ -67,6 +68,7 @@ const safeMethods: ReadonlySet<string> = new Set([
 const permanentTags: ReadonlySet<string> = new Set([
   "SpawnFailed",
   "Unauthorized",
+  "AuthorizationRequired",
   "InvalidConfig",
   "InvalidResponse",
   "ProtocolError"
@@ -166,7 +168,8 @@ export const make = (options: McpConnection.Options) =>
       onNotification: (n) => PubSub.publish(notifications, n),
       subscriptions,
       logLevel: () => logLevel,
-      elicitation: options.elicitation
+      elicitation: options.elicitation,
+      auth: yield* Auth.forSpec(name, spec, now)
     }
 
     // -----------------------------------------------------------------------

@@ -77,6 +77,7 @@ export const httpErrorOf = (
     case "InvalidConfig":
       return { status: 500, headers: {}, body: errorBody(error._tag, message, base) }
     case "Unauthorized":
+    case "AuthorizationRequired":
     case "InvalidResponse":
       return { status: 502, headers: {}, body: errorBody(error._tag, message, base) }
     default: {

@@ -18,6 +18,7 @@ import * as Errors from "../Errors.js"
 import type { ServerSpec } from "../ServerSpec.js"
 import { reveal } from "../ServerSpec.js"
 import { WebSocketClientTransport } from "../WebSocketTransport.js"
+import type { AuthManager } from "./auth.js"
 import { makeTrackedFetch, type TrackedFetch } from "./httpFetch.js"
 import { StdioTransport } from "./stdio.js"
 
@@ -49,6 +50,8 @@ export interface LinkOptions {
   readonly now: () => number
   /** Called once, with the raw cause, when the link dies by itself. */
   readonly onLost: (cause: unknown) => void
+  /** OAuth for an `http`/`sse` spec with `auth`: the SDK provider plus Tether's renewing fetch. */
+  readonly auth?: AuthManager | undefined
 }
 
 type Killable = Transport & { kill?: () => Promise<void> }
@@ -98,6 +101,9 @@ export class Link implements Transport {
       },
       now: options.now
     }
+    // Under the tracked fetch, so a request re-sent after a token renewal is one request to it.
+    const authFetch = options.auth?.wrapFetch(fetch, (error) => this.reportLost(error))
+    const authProvider = options.auth?.provider
     switch (spec.type) {
       case "stdio":
         this.tracked = undefined
@@ -110,9 +116,10 @@ export class Link implements Transport {
         })
         break
       case "http":
-        this.tracked = makeTrackedFetch(hooks)
+        this.tracked = makeTrackedFetch(hooks, authFetch)
         this.inner = new StreamableHTTPClientTransport(new URL(spec.url), {
           fetch: this.tracked.fetch,
+          ...(authProvider === undefined ? {} : { authProvider }),
           requestInit: { headers: reveal(spec.headers) },
           // A stream that breaks is reported by the tracked fetch and the whole session is
           // rebuilt; these retries only cover a GET stream the server ended cleanly.
@@ -125,9 +132,10 @@ export class Link implements Transport {
         })
         break
       case "sse":
-        this.tracked = makeTrackedFetch(hooks)
+        this.tracked = makeTrackedFetch(hooks, authFetch)
         this.inner = new SSEClientTransport(new URL(spec.url), {
           fetch: this.tracked.fetch,
+          ...(authProvider === undefined ? {} : { authProvider }),
           requestInit: { headers: reveal(spec.headers) }
         })
         break

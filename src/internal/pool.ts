@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Duration, Effect, Either, RcMap, Redacted, Scope } from "effect"
+import { Duration, Effect, Either, Option, RcMap, Redacted, Scope } from "effect"
 import * as Config from "../Config.js"
 import * as Errors from "../Errors.js"
 import * as McpConnection from "../McpConnection.js"
@@ -19,6 +19,7 @@ import type {
   TypeId as PoolTypeId
 } from "../McpPool.js"
 import * as Resilience from "../Resilience.js"
+import { TokenStore } from "./auth.js"
 import * as ServerSpec from "../ServerSpec.js"
 import { withHotSpan } from "./tracing.js"
 
@@ -107,6 +108,13 @@ export const make = (options: Options | Config.TetherConfig) =>
     // A config file cannot hold a handler: only programmatic options carry one.
     const elicitation = "elicitation" in options ? options.elicitation : undefined
     const scope = yield* Effect.scope
+    // Connections open later, from callers' fibers: they get the token store the pool was built with.
+    const tokenStore = yield* Effect.serviceOption(TokenStore)
+    const openConnection = (connectionOptions: McpConnection.McpConnection.Options) =>
+      Option.match(tokenStore, {
+        onNone: () => McpConnection.make(connectionOptions),
+        onSome: (store) => Effect.provideService(McpConnection.make(connectionOptions), TokenStore, store)
+      })
     const startedAt = yield* Effect.clockWith((c) => c.currentTimeMillis)
 
     // Every spec and policy is checked before anything starts.
@@ -142,7 +150,7 @@ export const make = (options: Options | Config.TetherConfig) =>
             message: `server ${name} uses \${tenant.…} placeholders: call it through forTenant(…)`
           })
         }
-        const conn = yield* McpConnection.make(connectionOptions(server, server.spec, elicitation)).pipe(
+        const conn = yield* openConnection(connectionOptions(server, server.spec, elicitation)).pipe(
           Scope.extend(scope)
         )
         defaults.set(name, conn)
@@ -183,7 +191,7 @@ export const make = (options: Options | Config.TetherConfig) =>
               open.delete(key)
             })
           )
-          const conn = yield* McpConnection.make(connectionOptions(server, spec, elicitation))
+          const conn = yield* openConnection(connectionOptions(server, spec, elicitation))
           open.set(key, { tenant, server, conn })
           return conn
         }),

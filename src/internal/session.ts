@@ -24,6 +24,7 @@ import type { ElicitationHandler } from "../McpConnection.js"
 import * as Errors from "../Errors.js"
 import type { Policy } from "../Resilience.js"
 import { describe as describeSpec, type ServerSpec } from "../ServerSpec.js"
+import type { AuthManager } from "./auth.js"
 import { Link } from "./link.js"
 import { VERSION } from "./version.js"
 
@@ -71,6 +72,7 @@ export interface SessionContext {
   readonly subscriptions: ReadonlySet<string>
   readonly logLevel: () => LoggingLevel | undefined
   readonly elicitation: ElicitationHandler | undefined
+  readonly auth?: AuthManager | undefined
 }
 
 const classifyFor =
@@ -143,7 +145,8 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
           graceMs: ctx.policy.closeGrace,
           openTimeoutMs: ctx.policy.connectTimeout,
           now: ctx.now,
-          onLost: (cause) => lost.fire(classifyFor(ctx, link)(cause))
+          onLost: (cause) => lost.fire(classifyFor(ctx, link)(cause)),
+          auth: ctx.auth
         }),
       catch: (e) =>
         new Errors.SpawnFailed({
