@@ -29,6 +29,10 @@ import { createPrivateKeyJwtAuth } from "@modelcontextprotocol/sdk/client/auth-e
 import {
   InvalidClientError,
   InvalidGrantError,
+  OAuthError,
+  ServerError,
+  TemporarilyUnavailableError,
+  TooManyRequestsError,
   UnauthorizedClientError
 } from "@modelcontextprotocol/sdk/server/auth/errors.js"
 import type {
@@ -351,6 +355,15 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
       if (cause instanceof InvalidGrantError) return required(server, "InvalidGrant", "the authorization server refused the refresh token")
       if (cause instanceof InvalidClientError || cause instanceof UnauthorizedClientError) {
         return required(server, "InvalidClient", "the authorization server refused this client")
+      }
+      if (
+        cause instanceof OAuthError &&
+        !(cause instanceof ServerError) &&
+        !(cause instanceof TemporarilyUnavailableError) &&
+        !(cause instanceof TooManyRequestsError)
+      ) {
+        // Only the error code: a description is the server's free text.
+        return required(server, "Rejected", `the authorization server answered ${cause.errorCode}`)
       }
       return new Transient(cause, undefined)
     }
