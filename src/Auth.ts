@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { FileSystem, KeyValueStore, Path } from "@effect/platform"
+import { FileSystem, KeyValueStore, type Path } from "@effect/platform"
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js"
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js"
 import { Clock, Effect, Layer, Option } from "effect"

@@ -4,12 +4,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import { Effect, Layer, Logger, LogLevel, Metric, Stream } from "effect"
+import { Effect, Fiber, Layer, Logger, LogLevel, Metric, Stream } from "effect"
 import { NodeContext } from "@effect/platform-node"
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Auth from "../src/Auth.js"
+import * as Config from "../src/Config.js"
 import * as McpConnection from "../src/McpConnection.js"
 import * as Metrics from "../src/Metrics.js"
 import { browse, makeOAuthWorld, type OAuthWorld } from "./support/oauth.js"
@@ -39,6 +40,26 @@ const login = (world: OAuthWorld) =>
     spec: { ...spec(world), auth: { type: "oauth", grantType: "authorization_code" } },
     onUrl: (url) => Effect.promise(() => browse(url))
   })
+
+/** Logs in, then opens a connection on the same on-disk store. */
+const loggedIn = (world: OAuthWorld, resilience?: McpConnection.McpConnection.Options["resilience"]) =>
+  Effect.gen(function* () {
+    const dir = storeDir()
+    const store = Layer.provide(Auth.layerFile(dir), NodeContext.layer)
+    yield* login(world).pipe(Effect.provide(store))
+    const logs = makeLogs()
+    const conn = yield* McpConnection.make({ name: serverName, server: spec(world), resilience }).pipe(
+      Effect.provide(store),
+      Effect.provide(logs.layer)
+    )
+    yield* conn.awaitReady({ timeout: "10 seconds" })
+    return { conn, dir, logs, store }
+  })
+
+const refreshCount = (outcome: string) =>
+  Metric.value(Metric.tagged(Metric.tagged(Metrics.tokenRefreshes, "server", serverName), "outcome", outcome)).pipe(
+    Effect.map((s) => s.count)
+  )
 
 const text = (result: CallToolResult) => (result.content[0]?.type === "text" ? result.content[0].text : "")
 
@@ -110,7 +131,192 @@ describe("Auth (oidc-provider, 2 s access tokens)", () => {
       }),
     20_000
   )
-})
 
-void Metric
-void Metrics
+  it.scopedLive(
+    "50 concurrent calls that meet an expired token cause exactly one refresh, and all succeed",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeOAuthWorld()
+        const { conn } = yield* loggedIn(world, { heartbeat: { enabled: false } })
+        yield* conn.callTool("echo", { text: "warm" })
+        // Nothing runs while the 2 s token expires.
+        yield* Effect.sleep("2300 millis")
+        const before = world.tokenRequests()
+        const results = yield* Effect.forEach(
+          Array.from({ length: 50 }, (_, i) => i),
+          (i) => conn.callTool("echo", { text: `c${i}` }),
+          { concurrency: "unbounded" }
+        )
+        expect(results.map(text)).toEqual(Array.from({ length: 50 }, (_, i) => `c${i}`))
+        expect(world.tokenRequests() - before).toBe(1)
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "a 401 on a live session refreshes once and re-sends the refused call (not idempotent: still run once)",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeOAuthWorld({ accessTokenTtl: 60 })
+        const { conn } = yield* loggedIn(world, { heartbeat: { enabled: false } })
+        yield* conn.callTool("append", { text: "a" })
+        const before = { tokens: world.tokenRequests(), executed: world.executed(), refused: world.refused() }
+        const ok = yield* refreshCount("ok")
+        // The resource server stops accepting the token it has seen (e.g. key rotation).
+        world.rejectIssued()
+        const result = yield* conn.callTool("append", { text: "b" })
+        expect(text(result)).toBe("appended b")
+        expect(world.refused() - before.refused).toBe(1)
+        expect(world.tokenRequests() - before.tokens).toBe(1)
+        expect(world.executed() - before.executed).toBe(1)
+        expect((yield* refreshCount("ok")) - ok).toBe(1)
+        expect((yield* conn.state)._tag).toBe("Ready")
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "revoking the grant ends in Failed(AuthorizationRequired) within 2 s, ≤ 3 token requests, tokens cleared",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeOAuthWorld()
+        const { conn, dir, logs } = yield* loggedIn(world)
+        yield* conn.callTool("echo", { text: "before" })
+        const invalidGrants = yield* refreshCount("invalid_grant")
+        yield* Effect.promise(() => world.revokeAll())
+        const revokedAt = Date.now()
+        const after = world.tokenRequests()
+        // Calls keep coming: none may start a storm against the authorization server.
+        const caller = yield* Effect.forkScoped(
+          Effect.forever(Effect.zipRight(Effect.either(conn.callTool("echo", { text: "x" })), Effect.sleep("50 millis")))
+        )
+        const failed = yield* conn.changes.pipe(
+          Stream.filter((s) => s._tag === "Failed"),
+          Stream.runHead,
+          Effect.timeout("2 seconds")
+        )
+        expect(Date.now() - revokedAt).toBeLessThan(2_000)
+        expect(failed._tag === "Some" && failed.value._tag === "Failed" && failed.value.lastError._tag).toBe(
+          "AuthorizationRequired"
+        )
+        const error = yield* Effect.flip(conn.callTool("echo", { text: "y" }))
+        expect(error._tag).toBe("AuthorizationRequired")
+        expect(error.message).toContain(`tether auth login ${serverName}`)
+        // Keep calling past the breaker's cooldown: the probe must not refresh again.
+        yield* Effect.sleep("1500 millis")
+        yield* Fiber.interrupt(caller)
+        expect(world.tokenRequests() - after).toBeLessThanOrEqual(3)
+        expect((yield* refreshCount("invalid_grant")) - invalidGrants).toBe(1)
+        const status = yield* Auth.status(serverName, { ...spec(world), auth: { type: "oauth", grantType: "authorization_code" } }).pipe(
+          Effect.provide(Layer.provide(Auth.layerFile(dir), NodeContext.layer))
+        )
+        expect(status.loggedIn).toBe(false)
+        expectNoSecrets(world, [logs.lines.join("\n"), error.message, JSON.stringify(yield* conn.stats)])
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "a 429 with Retry-After from the token endpoint is waited out, calls still succeed",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeOAuthWorld()
+        const { conn } = yield* loggedIn(world, { heartbeat: { enabled: false } })
+        yield* conn.callTool("echo", { text: "warm" })
+        const before = world.tokenTimes.length
+        world.rateLimit(1, 1)
+        const limited = yield* refreshCount("rate_limited")
+        // Calls every 50 ms across the expiry: the first refresh is refused with 429.
+        const results = yield* Effect.forEach(
+          Array.from({ length: 60 }, (_, i) => i),
+          (i) => Effect.zipRight(Effect.sleep("50 millis"), conn.callTool("echo", { text: `r${i}` })),
+          { concurrency: 1 }
+        )
+        expect(results.map(text)).toEqual(Array.from({ length: 60 }, (_, i) => `r${i}`))
+        const times = world.tokenTimes.slice(before)
+        expect(times.length).toBeGreaterThanOrEqual(2)
+        // The second token request waited for Retry-After (1 s).
+        expect((times[1] ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(1_000)
+        expect((yield* refreshCount("rate_limited")) - limited).toBe(1)
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "client_credentials from config: a `${VAR}` secret, tokens fetched and renewed without a person",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeOAuthWorld()
+        const config = yield* Config.decode(
+          {
+            mcpServers: {
+              machine: {
+                url: world.mcpUrl,
+                auth: {
+                  type: "oauth",
+                  grantType: "client_credentials",
+                  clientId: "machine",
+                  clientSecret: "${TETHER_TEST_MACHINE_SECRET}",
+                  scope: "mcp"
+                }
+              }
+            }
+          },
+          { env: { TETHER_TEST_MACHINE_SECRET: "machine-secret-0123456789abcdef0123456789" } }
+        )
+        const server = config.servers[0]
+        expect(server?.spec.type === "http" && server.spec.auth?.grantType).toBe("client_credentials")
+        expect(JSON.stringify(config)).not.toContain("machine-secret")
+        const logs = makeLogs()
+        const conn = yield* McpConnection.make({ name: "machine", server: server!.spec }).pipe(
+          Effect.provide(Auth.layerMemory),
+          Effect.provide(logs.layer)
+        )
+        yield* conn.awaitReady({ timeout: "10 seconds" })
+        for (let i = 0; i < 10; i++) {
+          yield* conn.callTool("echo", { text: `m${i}` })
+          yield* Effect.sleep("300 millis")
+        }
+        // 3 s of calls with 2 s tokens: the first token plus one or two renewals.
+        expect(world.tokenRequests()).toBeGreaterThanOrEqual(2)
+        expect(world.tokenRequests()).toBeLessThanOrEqual(3)
+        expectNoSecrets(world, [logs.lines.join("\n"), JSON.stringify(yield* conn.stats)])
+      }),
+    30_000
+  )
+
+  it.scopedLive(
+    "soak: 60 s at 20 calls/s with 2 s tokens loses no idempotent call; token requests ≤ 1.2× lifetimes",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeOAuthWorld()
+        const { conn, logs } = yield* loggedIn(world)
+        const start = Date.now()
+        const before = world.tokenRequests()
+        const calls = 1_200
+        let failures = 0
+        // 20 calls/s, each on its own fiber so a slow one does not lower the rate.
+        yield* Effect.forEach(
+          Array.from({ length: calls }, (_, i) => i),
+          (i) =>
+            Effect.zipRight(
+              Effect.sleep(`${i * 50} millis`),
+              conn.callTool("echo", { text: `s${i}` }).pipe(
+                Effect.map((r) => {
+                  if (text(r) !== `s${i}`) failures += 1
+                }),
+                Effect.catchAll(() => Effect.sync(() => (failures += 1)))
+              )
+            ),
+          { concurrency: "unbounded", discard: true }
+        )
+        const elapsed = Date.now() - start
+        expect(failures).toBe(0)
+        expect(world.executed()).toBeGreaterThanOrEqual(calls)
+        const lifetimes = elapsed / 2_000
+        expect(world.tokenRequests() - before).toBeLessThanOrEqual(Math.ceil(1.2 * lifetimes))
+        expectNoSecrets(world, [logs.lines.join("\n")])
+      }),
+    90_000
+  )
+})

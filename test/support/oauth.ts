@@ -20,12 +20,19 @@ export interface OAuthWorld {
   readonly issued: Set<string>
   /** POST /token requests so far (any grant). */
   readonly tokenRequests: () => number
+  /** When each POST /token arrived (epoch ms). */
+  readonly tokenTimes: ReadonlyArray<number>
   /** Tool calls the MCP server executed. */
   readonly executed: () => number
   /** 401s the MCP server answered. */
   readonly refused: () => number
-  /** Revokes every grant: refresh tokens stop working (access tokens live until they expire). */
+  /**
+   * Revokes every grant: refresh tokens stop working, and the MCP server refuses the access
+   * tokens issued so far (as a resource server that introspects would).
+   */
   readonly revokeAll: () => Promise<void>
+  /** The MCP server refuses every access token issued so far (the grants stay valid). */
+  readonly rejectIssued: () => void
   /** Answer token requests with 429 + Retry-After for the next `count` requests. */
   readonly rateLimit: (count: number, retryAfterSeconds: number) => void
 }
@@ -67,6 +74,9 @@ export const makeOAuthWorld = (
     const ttl = options.accessTokenTtl ?? 2
     const issued = new Set<string>()
     let tokenRequests = 0
+    const tokenTimes: Array<number> = []
+    /** Access tokens the MCP server refuses although they verify (revoked). */
+    const revoked = new Set<string>()
     let executed = 0
     let refused = 0
     let limited = { count: 0, retryAfter: 1 }
@@ -125,6 +135,7 @@ export const makeOAuthWorld = (
       const path = (req.url ?? "").split("?")[0]
       if (req.method === "POST" && path === "/token") {
         tokenRequests += 1
+        tokenTimes.push(Date.now())
         if (limited.count > 0) {
           limited = { ...limited, count: limited.count - 1 }
           res.writeHead(429, { "content-type": "application/json", "retry-after": String(limited.retryAfter) })
@@ -177,6 +188,10 @@ export const makeOAuthWorld = (
           return { content: [{ type: "text", text }] }
         }
       )
+      server.registerTool("append", { description: "Not idempotent", inputSchema: { text: z.string() } }, ({ text }) => {
+        executed += 1
+        return { content: [{ type: "text", text: `appended ${text}` }] }
+      })
       return server
     }
     mcpServerHttp.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -192,7 +207,7 @@ export const makeOAuthWorld = (
         const valid =
           token !== undefined &&
           (await jwtVerify(token, jwks, { issuer, audience: mcpUrl }).then(
-            () => true,
+            () => !revoked.has(token),
             () => false
           ))
         if (!valid) {
@@ -235,9 +250,14 @@ export const makeOAuthWorld = (
       mcpUrl,
       issued,
       tokenRequests: () => tokenRequests,
+      tokenTimes,
       executed: () => executed,
       refused: () => refused,
+      rejectIssued: () => {
+        for (const token of issued) revoked.add(token)
+      },
       revokeAll: async () => {
+        for (const token of issued) revoked.add(token)
         // Every refresh token issued: destroy it and its grant.
         for (const token of issued) {
           const found = await provider.RefreshToken.find(token).catch(() => undefined)
