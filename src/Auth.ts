@@ -14,13 +14,13 @@
 import { FileSystem, KeyValueStore, type Path } from "@effect/platform"
 import { extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js"
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js"
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, Layer, Option } from "effect"
 import { createServer, type Server } from "node:http"
 import { homedir } from "node:os"
 import * as FileKeyValueStore from "./agent/FileKeyValueStore.js"
 import * as Errors from "./Errors.js"
 import * as internal from "./internal/auth.js"
-import type * as ServerSpec from "./ServerSpec.js"
+import * as ServerSpec from "./ServerSpec.js"
 
 /**
  * The store of tokens, client registrations and discovery results (a `KeyValueStore`).
@@ -94,25 +94,55 @@ export const layerMemory: Layer.Layer<TokenStore> = Layer.effect(
 )
 
 /**
- * The default store, `<data dir>/auth` on disk; in memory (with a warning) when the
- * directory cannot be written.
+ * The default store, `<data dir>/auth` on disk. Opened on first use, so a process with no
+ * OAuth server never creates the directory; in memory (with a warning) when it cannot be
+ * written.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerDefault: Layer.Layer<TokenStore, never, FileSystem.FileSystem | Path.Path> = Layer.suspend(
-  () => layerFile(`${dataDirectory()}/auth`)
-).pipe(
-  Layer.catchAll((error) =>
-    Layer.effect(
-      TokenStore,
-      Effect.zipRight(
-        Effect.logWarning(`OAuth tokens kept in memory only: ${error.message}`),
-        Effect.provide(KeyValueStore.KeyValueStore, KeyValueStore.layerMemory)
-      )
-    )
-  )
+  () => layerLazy(`${dataDirectory()}/auth`)
 )
+
+/**
+ * A store on disk in `directory`, opened on first use (see {@link layerDefault}).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLazy = (
+  directory: string
+): Layer.Layer<TokenStore, never, FileSystem.FileSystem | Path.Path> =>
+  Layer.effect(
+    TokenStore,
+    Effect.gen(function* () {
+      const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
+      const open = yield* Effect.cached(
+        Layer.build(layerFile(directory)).pipe(
+          Effect.map((ctx) => Context.get(ctx, TokenStore)),
+          Effect.scoped,
+          Effect.provide(context),
+          Effect.catchAll((error) =>
+            Effect.zipRight(
+              Effect.logWarning(`OAuth tokens kept in memory only: ${error.message}`),
+              Effect.provide(KeyValueStore.KeyValueStore, KeyValueStore.layerMemory)
+            )
+          )
+        )
+      )
+      const via = <A, E>(f: (store: KeyValueStore.KeyValueStore) => Effect.Effect<A, E>) =>
+        Effect.flatMap(open, f)
+      return KeyValueStore.make({
+        get: (key) => via((s) => s.get(key)),
+        getUint8Array: (key) => via((s) => s.getUint8Array(key)),
+        set: (key, value) => via((s) => s.set(key, value)),
+        remove: (key) => via((s) => s.remove(key)),
+        clear: via((s) => s.clear),
+        size: via((s) => s.size)
+      })
+    })
+  )
 
 /**
  * What `status` shows for one server: facts about the stored authorization, never a token.
@@ -196,7 +226,7 @@ export const logout = (server: string): Effect.Effect<void, never, TokenStore> =
  */
 export interface LoginOptions {
   readonly server: string
-  readonly spec: ServerSpec.ServerSpec
+  readonly spec: ServerSpec.ServerSpec | ServerSpec.Encoded
   /** Loopback port for the redirect (0: any free port, or the one the stored registration names). */
   readonly port?: number | undefined
   /** Called with the authorization URL: print it, open a browser. */
@@ -246,7 +276,10 @@ const callbackServer = (port: number) =>
       server.once("error", (e) =>
         resume(
           Effect.fail(
-            new Errors.InvalidConfig({ path: "--port", message: `cannot listen on 127.0.0.1:${port}: ${e.message}` })
+            new Errors.InvalidConfig({
+              path: "--port",
+              message: `cannot listen on 127.0.0.1:${port}: ${e.message}`
+            })
           )
         )
       )
@@ -310,10 +343,15 @@ const probe = (url: string) =>
  */
 export const login = (
   options: LoginOptions
-): Effect.Effect<LoginResult, Errors.AuthorizationRequired | Errors.HttpUnavailable | Errors.InvalidConfig, TokenStore> =>
+): Effect.Effect<
+  LoginResult,
+  Errors.AuthorizationRequired | Errors.HttpUnavailable | Errors.InvalidConfig,
+  TokenStore
+> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const { server, spec } = options
+      const { server } = options
+      const spec = yield* ServerSpec.decode(options.spec, { server, path: `mcpServers.${server}` })
       if (!isOAuth(spec)) {
         return yield* new Errors.InvalidConfig({
           server,
@@ -362,7 +400,8 @@ export const login = (
       const tokens = yield* manager.renew(undefined, hint).pipe(
         Effect.timeoutFail({
           duration: timeoutMs,
-          onTimeout: () => internal.required(server, "NoTokens", `no answer from the browser within ${timeoutMs / 1000} s`)
+          onTimeout: () =>
+            internal.required(server, "NoTokens", `no answer from the browser within ${timeoutMs / 1000} s`)
         })
       )
       const now = yield* Clock.currentTimeMillis

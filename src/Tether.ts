@@ -17,9 +17,10 @@
  *
  * @since 0.1.0
  */
-import { NodeFileSystem } from "@effect/platform-node"
+import { NodeContext, NodeFileSystem } from "@effect/platform-node"
 import type { CallToolResult, ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/types.js"
 import { Cause, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Schedule } from "effect"
+import * as Auth from "./Auth.js"
 import * as Config from "./Config.js"
 import * as Errors from "./Errors.js"
 import type { Progress } from "./McpConnection.js"
@@ -150,6 +151,9 @@ export const start = async (options: StartOptions = {}): Promise<Tether> => {
   const layer = Layer.scoped(
     McpPool.McpPool,
     Effect.flatMap(configEffect, (config) => McpPool.make({ ...config, elicitation }))
+  ).pipe(
+    // OAuth servers use the tokens `tether auth login` stored (`<data dir>/auth`).
+    Layer.provide(Layer.provide(Auth.layerDefault, NodeContext.layer))
   )
   const runtime = ManagedRuntime.make(layer)
   // Build now, so a bad config rejects `start` instead of the first call.

@@ -43,6 +43,7 @@ import { homedir } from "node:os"
 import { join } from "node:path"
 import * as Config from "../Config.js"
 import type * as Errors from "../Errors.js"
+import * as OAuth from "../Auth.js"
 import * as McpPool from "../McpPool.js"
 import * as Agent from "../agent/Agent.js"
 import * as OpenAiCompat from "../agent/OpenAiCompat.js"
@@ -218,7 +219,10 @@ export const run = (
 
     const storeDir = join(expandHome(options.dataDir), "sessions")
     const services = Layer.mergeAll(
-      McpPool.layer(tetherConfig),
+      // OAuth servers use the tokens `tether auth login` stored (here: under --data-dir).
+      McpPool.layer(tetherConfig).pipe(
+        Layer.provide(OAuth.layerLazy(join(expandHome(options.dataDir), "auth")))
+      ),
       SessionStore.layerFileSystem(storeDir, { ttl }),
       model.layer
     ).pipe(Layer.provide(NodeContext.layer))

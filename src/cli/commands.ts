@@ -10,6 +10,7 @@ import * as Config from "../Config.js"
 import * as Errors from "../Errors.js"
 import * as McpPool from "../McpPool.js"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as OAuth from "../Auth.js"
 import { excerpt } from "../internal/redact.js"
 import {
   errorJson,
@@ -30,7 +31,10 @@ const withPool = <A, E>(
     const env = yield* Config.envOverrides
     const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
     const loaded = yield* Config.load(path)
-    return yield* Effect.scoped(Effect.flatMap(McpPool.make(loaded), use))
+    // OAuth servers read and renew the tokens `tether auth login` stored.
+    return yield* Effect.scoped(Effect.flatMap(McpPool.make(loaded), use)).pipe(
+      Effect.provide(OAuth.layerDefault)
+    )
   }).pipe(Effect.provide(NodeContext.layer))
 
 /**

@@ -18,6 +18,7 @@ import * as PlainConsole from "./plainConsole.js"
 import { serve } from "./serve.js"
 import { agentCommand } from "./agentCommand.js"
 import { studio } from "./studio.js"
+import { authCommand } from "./oauth.js"
 
 /**
  * The commands' code loads when one runs: what `--help` needs (the options) stays small, so
@@ -79,7 +80,7 @@ const status = Command.make("status", { config: configOption, json: jsonOption, 
  */
 export const tether = Command.make("tether").pipe(
   Command.withDescription("Resilient MCP connections: list tools, call them, watch their state"),
-  Command.withSubcommands([tools, call, status, serve, agentCommand, studio])
+  Command.withSubcommands([tools, call, status, serve, agentCommand, studio, authCommand])
 )
 
 const cli = Command.run(tether, { name: "tether", version: VERSION })

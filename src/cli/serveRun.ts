@@ -6,6 +6,7 @@
  */
 import type { HttpServerError } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as OAuth from "../Auth.js"
 import { Console, Effect, Layer, LogLevel, Logger, Option, Stream } from "effect"
 import * as Config from "../Config.js"
 import * as ConnectionState from "../ConnectionState.js"
@@ -98,7 +99,10 @@ export const run = ({
     const env = yield* Config.envOverrides
     const key = yield* Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host })
     const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
-    const pool = McpPool.layerFromFile(path).pipe(Layer.provide(NodeContext.layer))
+    const pool = McpPool.layerFromFile(path).pipe(
+      Layer.provide(OAuth.layerDefault),
+      Layer.provide(NodeContext.layer)
+    )
     const app = Layer.mergeAll(
       Gateway.layer({
         host,

@@ -117,7 +117,10 @@ export interface AuthManager {
   readonly server: string
   readonly provider: OAuthClientProvider
   /** Wraps the transport's `fetch`; `onRequired` ends the session (→ Failed). */
-  readonly wrapFetch: (base: FetchLike, onRequired: (error: Errors.AuthorizationRequired) => void) => FetchLike
+  readonly wrapFetch: (
+    base: FetchLike,
+    onRequired: (error: Errors.AuthorizationRequired) => void
+  ) => FetchLike
   /** Runs the authorization (login) or a renewal now, single-flight. */
   readonly renew: (
     seen: string | undefined,
@@ -192,7 +195,10 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
     const k = keys(server)
     const semaphore = yield* Effect.makeSemaphore(1)
     const refreshes = (outcome: string) =>
-      Metric.update(Metric.tagged(Metric.tagged(Metrics.tokenRefreshes, "server", server), "outcome", outcome), 1)
+      Metric.update(
+        Metric.tagged(Metric.tagged(Metrics.tokenRefreshes, "server", server), "outcome", outcome),
+        1
+      )
 
     let cached: StoredTokens | undefined
     let lifetimeMs: number | undefined
@@ -212,7 +218,8 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
         return undefined
       }
     }
-    const writeJson = (key: string, value: unknown) => Effect.runPromise(Effect.orDie(store.set(key, JSON.stringify(value))))
+    const writeJson = (key: string, value: unknown) =>
+      Effect.runPromise(Effect.orDie(store.set(key, JSON.stringify(value))))
     const remove = (key: string) => Effect.runPromise(Effect.ignore(store.remove(key)))
 
     const current = async (): Promise<StoredTokens | undefined> => {
@@ -239,7 +246,9 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
         ? undefined
         : {
             client_id: config.clientId,
-            ...(config.clientSecret === undefined ? {} : { client_secret: Redacted.value(config.clientSecret) })
+            ...(config.clientSecret === undefined
+              ? {}
+              : { client_secret: Redacted.value(config.clientSecret) })
           }
 
     const interactive = config.grantType === "authorization_code" && authorizer !== undefined
@@ -250,7 +259,9 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
       client_name: "Tether",
       redirect_uris: authorizer === undefined ? [] : [authorizer.redirectUrl],
       grant_types:
-        config.grantType === "client_credentials" ? ["client_credentials"] : ["authorization_code", "refresh_token"],
+        config.grantType === "client_credentials"
+          ? ["client_credentials"]
+          : ["authorization_code", "refresh_token"],
       response_types: config.grantType === "client_credentials" ? [] : ["code"],
       token_endpoint_auth_method:
         config.tokenEndpointAuthMethod ?? (config.clientSecret === undefined ? "none" : "client_secret_basic")
@@ -262,11 +273,22 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
         : (() => {
             const file = config.privateKeyFile
             const clientId = config.clientId
-            return async (headers: Headers, params: URLSearchParams, url: string | URL, metadata?: unknown) => {
+            return async (
+              headers: Headers,
+              params: URLSearchParams,
+              url: string | URL,
+              metadata?: unknown
+            ) => {
               const pem = await readFile(file, "utf8")
               const alg =
-                config.signingAlgorithm ?? (createPrivateKey(pem).asymmetricKeyType === "rsa" ? "RS256" : "ES256")
-              const sign = createPrivateKeyJwtAuth({ issuer: clientId, subject: clientId, privateKey: pem, alg })
+                config.signingAlgorithm ??
+                (createPrivateKey(pem).asymmetricKeyType === "rsa" ? "RS256" : "ES256")
+              const sign = createPrivateKeyJwtAuth({
+                issuer: clientId,
+                subject: clientId,
+                privateKey: pem,
+                alg
+              })
               // The SDK's metadata type is not exported under a stable name; it is passed through.
               return sign(headers, params, url, metadata as Parameters<typeof sign>[3])
             }
@@ -284,7 +306,8 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
         return scope === undefined ? baseMetadata : { ...baseMetadata, scope }
       },
       state: () => crypto.randomUUID(),
-      clientInformation: async () => configuredClient() ?? (await readJson<OAuthClientInformationMixed>(k.client)),
+      clientInformation: async () =>
+        configuredClient() ?? (await readJson<OAuthClientInformationMixed>(k.client)),
       saveClientInformation: async (info) => {
         // A configured client stays in the config (its secret is a `${VAR}`), never on disk.
         if (config.clientId !== undefined) return
@@ -302,7 +325,11 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
       },
       redirectToAuthorization: (url) => {
         if (authorizer === undefined || config.grantType === "client_credentials") {
-          throw required(server, run.invalidated === "tokens" ? "InvalidGrant" : "NoTokens", "no usable tokens")
+          throw required(
+            server,
+            run.invalidated === "tokens" ? "InvalidGrant" : "NoTokens",
+            "no usable tokens"
+          )
         }
         const state = url.searchParams.get("state") ?? ""
         pendingCode = authorizer.authorize(url, state)
@@ -352,7 +379,8 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
     const classifyFailure = (cause: unknown): RenewError => {
       if (run.rateLimitedMs !== undefined) return new Transient(cause, run.rateLimitedMs)
       if (cause instanceof Errors.AuthorizationRequired) return cause
-      if (cause instanceof InvalidGrantError) return required(server, "InvalidGrant", "the authorization server refused the refresh token")
+      if (cause instanceof InvalidGrantError)
+        return required(server, "InvalidGrant", "the authorization server refused the refresh token")
       if (cause instanceof InvalidClientError || cause instanceof UnauthorizedClientError) {
         return required(server, "InvalidClient", "the authorization server refused this client")
       }
@@ -369,10 +397,7 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
     }
 
     /** One SDK `auth()` run (plus the code exchange for an interactive login). */
-    const runAuth = (
-      base: FetchLike,
-      hint: Hint
-    ) =>
+    const runAuth = (base: FetchLike, hint: Hint) =>
       Effect.tryPromise({
         try: async () => {
           run = { rateLimitedMs: undefined, invalidated: undefined }
@@ -382,14 +407,17 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
             serverUrl: url,
             fetchFn,
             ...(hint.scope === undefined ? {} : { scope: hint.scope }),
-            ...(hint.resourceMetadataUrl === undefined ? {} : { resourceMetadataUrl: hint.resourceMetadataUrl })
+            ...(hint.resourceMetadataUrl === undefined
+              ? {}
+              : { resourceMetadataUrl: hint.resourceMetadataUrl })
           }
           let result = await auth(provider, options)
           if (result === "REDIRECT" && pendingCode !== undefined) {
             const code = await pendingCode
             result = await auth(provider, { ...options, authorizationCode: code })
           }
-          if (result !== "AUTHORIZED") throw required(server, "NoTokens", "the authorization was not completed")
+          if (result !== "AUTHORIZED")
+            throw required(server, "NoTokens", "the authorization was not completed")
           const stored = await current()
           if (stored === undefined) throw required(server, "NoTokens", "no tokens were issued")
           return stored.tokens
@@ -417,7 +445,11 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
           if (hint.stepUp === true) {
             if (config.grantType === "authorization_code" && !interactive) {
               return yield* Effect.fail(
-                required(server, "Rejected", `the server asks for more scope${hint.scope === undefined ? "" : ` (${hint.scope})`}`)
+                required(
+                  server,
+                  "Rejected",
+                  `the server asks for more scope${hint.scope === undefined ? "" : ` (${hint.scope})`}`
+                )
               )
             }
             stepUpScope = hint.scope ?? stepUpScope
@@ -467,17 +499,23 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
       new Response(null, {
         status: 503,
         statusText: "authorization server unavailable",
-        headers: { "retry-after": String(Math.max(1, Math.ceil((retryAfterMs ?? DEFAULT_BACKOFF_MS) / 1_000))) }
+        headers: {
+          "retry-after": String(Math.max(1, Math.ceil((retryAfterMs ?? DEFAULT_BACKOFF_MS) / 1_000)))
+        }
       })
 
-    const wrapFetch = (base: FetchLike, onRequired: (error: Errors.AuthorizationRequired) => void): FetchLike => {
+    const wrapFetch = (
+      base: FetchLike,
+      onRequired: (error: Errors.AuthorizationRequired) => void
+    ): FetchLike => {
       const target = hrefOf(options.url)
       const fail = (error: Errors.AuthorizationRequired): never => {
         onRequired(error)
         // The SDK's Transport contract is Promise-based: rejecting is how it learns of this.
         throw error
       }
-      const renewNow = (seen: string | undefined, hint: Hint = {}) => Effect.runPromiseExit(renewWith(base, seen, hint))
+      const renewNow = (seen: string | undefined, hint: Hint = {}) =>
+        Effect.runPromiseExit(renewWith(base, seen, hint))
 
       return async (url, init) => {
         let sent = bearerOf(init?.headers)
@@ -522,6 +560,12 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
           await again.body?.cancel().catch(() => undefined)
           return fail(required(server, "Rejected", "the server refused a freshly issued token"))
         }
+        if (again.status === 403 && extractWWWAuthenticateParams(again).error === "insufficient_scope") {
+          await again.body?.cancel().catch(() => undefined)
+          // One step-up per request: the token works, this operation is beyond what was granted.
+          // The call fails; the session (and its other tools) stays up.
+          throw required(server, "Rejected", "the server refused the widened scope")
+        }
         return again
       }
     }
@@ -535,7 +579,8 @@ export const makeManager = (options: ManagerOptions): Effect.Effect<AuthManager>
     }
   })
 
-const firstFailure = <E>(cause: Cause.Cause<E>): E | undefined => Option.getOrUndefined(Cause.failureOption(cause))
+const firstFailure = <E>(cause: Cause.Cause<E>): E | undefined =>
+  Option.getOrUndefined(Cause.failureOption(cause))
 
 /** @internal Opens the manager for a spec with `auth`, or nothing. */
 export const forSpec = (

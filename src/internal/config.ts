@@ -348,7 +348,8 @@ const serverEntry = (
       const input: Record<string, unknown> = { type }
       for (const key of own) {
         if (!hasOwn(raw, key)) continue
-        input[key] = key === "url" ? url : key === "env" || key === "headers" || key === "auth" ? record(key) : raw[key]
+        input[key] =
+          key === "url" ? url : key === "env" || key === "headers" || key === "auth" ? record(key) : raw[key]
       }
       // OAuth rides on the SDK's HTTP transports; a WebSocket handshake has no such flow.
       if (type === "websocket" && hasOwn(raw, "auth")) {

@@ -89,9 +89,21 @@ export const makeOAuthWorld = (
     const mcpPort = yield* listen(mcpServerHttp)
     const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`
 
-    const { privateKey, publicKey } = yield* Effect.promise(() => generateKeyPair("ES256", { extractable: true }))
-    const privateJwk: JWK = { ...(yield* Effect.promise(() => exportJWK(privateKey))), kid: "k1", alg: "ES256", use: "sig" }
-    const publicJwk: JWK = { ...(yield* Effect.promise(() => exportJWK(publicKey))), kid: "k1", alg: "ES256", use: "sig" }
+    const { privateKey, publicKey } = yield* Effect.promise(() =>
+      generateKeyPair("ES256", { extractable: true })
+    )
+    const privateJwk: JWK = {
+      ...(yield* Effect.promise(() => exportJWK(privateKey))),
+      kid: "k1",
+      alg: "ES256",
+      use: "sig"
+    }
+    const publicJwk: JWK = {
+      ...(yield* Effect.promise(() => exportJWK(publicKey))),
+      kid: "k1",
+      alg: "ES256",
+      use: "sig"
+    }
 
     const provider = new Provider(issuer, {
       jwks: { keys: [privateJwk] },
@@ -138,7 +150,10 @@ export const makeOAuthWorld = (
         tokenTimes.push(Date.now())
         if (limited.count > 0) {
           limited = { ...limited, count: limited.count - 1 }
-          res.writeHead(429, { "content-type": "application/json", "retry-after": String(limited.retryAfter) })
+          res.writeHead(429, {
+            "content-type": "application/json",
+            "retry-after": String(limited.retryAfter)
+          })
           res.end(JSON.stringify({ error: "slow_down" }))
           return
         }
@@ -188,10 +203,14 @@ export const makeOAuthWorld = (
           return { content: [{ type: "text", text }] }
         }
       )
-      server.registerTool("append", { description: "Not idempotent", inputSchema: { text: z.string() } }, ({ text }) => {
-        executed += 1
-        return { content: [{ type: "text", text: `appended ${text}` }] }
-      })
+      server.registerTool(
+        "append",
+        { description: "Not idempotent", inputSchema: { text: z.string() } },
+        ({ text }) => {
+          executed += 1
+          return { content: [{ type: "text", text: `appended ${text}` }] }
+        }
+      )
       return server
     }
     mcpServerHttp.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -199,14 +218,18 @@ export const makeOAuthWorld = (
         const url = new URL(req.url ?? "/", mcpUrl)
         if (url.pathname === prmPath) {
           res.writeHead(200, { "content-type": "application/json" })
-          res.end(JSON.stringify({ resource: mcpUrl, authorization_servers: [issuer], scopes_supported: ["mcp"] }))
+          res.end(
+            JSON.stringify({ resource: mcpUrl, authorization_servers: [issuer], scopes_supported: ["mcp"] })
+          )
           return
         }
         const header = req.headers.authorization ?? ""
         const token = /^Bearer (.+)$/i.exec(header)?.[1]
         const valid =
           token !== undefined &&
-          (await jwtVerify(token, jwks, { issuer, audience: mcpUrl }).then(
+          // `iat`/`exp` are whole seconds: without a second of leeway a "2 s" token issued at
+          // x.9 s would live 1.1 s, and no client could keep to the lifetime it was told.
+          (await jwtVerify(token, jwks, { issuer, audience: mcpUrl, clockTolerance: 1 }).then(
             () => !revoked.has(token),
             () => false
           ))
@@ -314,7 +337,8 @@ export const browse = async (authorizationUrl: string): Promise<void> => {
     for (const input of form[2].matchAll(/<input[^>]*>/gi)) {
       const name = /name="([^"]+)"/.exec(input[0])?.[1]
       const value = /value="([^"]*)"/.exec(input[0])?.[1] ?? ""
-      if (name !== undefined) fields.set(name, name === "login" ? "alice" : name === "password" ? "pw" : value)
+      if (name !== undefined)
+        fields.set(name, name === "login" ? "alice" : name === "password" ? "pw" : value)
     }
     if (!fields.has("login") && /name="login"/.test(form[2])) fields.set("login", "alice")
     url = new URL(form[1].replace(/&amp;/g, "&"), url).href

@@ -1,0 +1,70 @@
+/**
+ * The 19 `auth/*` client scenarios of the official MCP conformance suite
+ * (`@modelcontextprotocol/conformance@0.1.13`) against Tether's conformance client, which
+ * configures each server the way a user would in mcp.json (`"auth": { "type": "oauth" }`,
+ * pre-registered credentials, client credentials with a secret or a private key JWT).
+ * In their own file so they run beside the rest of the suite.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const scenarios = [
+  "auth/metadata-default",
+  "auth/metadata-var1",
+  "auth/metadata-var2",
+  "auth/metadata-var3",
+  "auth/basic-cimd",
+  "auth/scope-from-www-authenticate",
+  "auth/scope-from-scopes-supported",
+  "auth/scope-omitted-when-undefined",
+  "auth/scope-step-up",
+  "auth/scope-retry-limit",
+  "auth/token-endpoint-auth-basic",
+  "auth/token-endpoint-auth-post",
+  "auth/token-endpoint-auth-none",
+  "auth/resource-mismatch",
+  "auth/pre-registration",
+  "auth/2025-03-26-oauth-metadata-backcompat",
+  "auth/2025-03-26-oauth-endpoint-fallback",
+  "auth/client-credentials-jwt",
+  "auth/client-credentials-basic"
+]
+
+const run = (scenario: string) =>
+  new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [
+        "node_modules/@modelcontextprotocol/conformance/dist/index.js",
+        "client",
+        "--command",
+        `${process.execPath} --import tsx scripts/conformance-client.ts`,
+        "--scenario",
+        scenario,
+        "-o",
+        mkdtempSync(join(tmpdir(), "tether-conformance-"))
+      ],
+      { timeout: 60_000 },
+      (_error, stdout, stderr) => resolve({ code: child.exitCode, out: `${stdout}\n${stderr}` })
+    )
+  })
+
+describe("MCP client conformance: auth", () => {
+  it("covers every auth scenario of the suite", () => {
+    expect(scenarios).toHaveLength(19)
+  })
+
+  it.each(scenarios)(
+    "passes %s",
+    async (scenario) => {
+      const { code, out } = await run(scenario)
+      expect(out).toContain("OVERALL: PASSED")
+      expect(out).not.toMatch(/\bFAILURE\b/)
+      expect(code).toBe(0)
+    },
+    90_000
+  )
+})
