@@ -294,4 +294,30 @@ describe("Auth (oidc-provider, 2 s access tokens)", () => {
       }),
     30_000
   )
+
+  it("config: `auth` is a known field of http/sse servers; bad values name their path; websocket refuses it", () => {
+    const decode = (server: Record<string, unknown>, env: Record<string, string> = {}) =>
+      Config.decode({ mcpServers: { s: server } }, { env })
+    const ok = decode(
+      { url: "http://127.0.0.1:1/mcp", auth: { type: "oauth", clientId: "c", clientSecret: "${SECRET_X}" } },
+      { SECRET_X: "s3cr3t-value" }
+    )
+    expect(ok._tag).toBe("Right")
+    if (ok._tag === "Right") {
+      const spec = ok.right.servers[0]?.spec
+      expect(spec?.type === "http" && spec.auth?.grantType).toBe("authorization_code")
+      expect(JSON.stringify(ok.right)).not.toContain("s3cr3t-value")
+    }
+    const badGrant = decode({ url: "http://127.0.0.1:1/mcp", auth: { type: "oauth", grantType: "password" } })
+    expect(badGrant._tag === "Left" && badGrant.left.message).toMatch(/mcpServers\.s\.auth\.grantType/)
+    const ws = decode({ url: "ws://127.0.0.1:1/", auth: { type: "oauth" } })
+    expect(ws._tag === "Left" && ws.left.message).toMatch(
+      /mcpServers\.s\.auth.*websocket server does not take "auth"/
+    )
+    const unset = decode({
+      url: "http://127.0.0.1:1/mcp",
+      auth: { type: "oauth", clientSecret: "${NOPE_UNSET}" }
+    })
+    expect(unset._tag === "Left" && unset.left.message).toMatch(/auth\.clientSecret.*NOPE_UNSET is not set/)
+  })
 })

@@ -5,7 +5,8 @@
  * pre-registered credentials, client credentials with a secret or a private key JWT).
  * In their own file so they run beside the rest of the suite.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { build } from "esbuild"
 import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -33,6 +34,9 @@ const scenarios = [
   "auth/client-credentials-basic"
 ]
 
+// Bundled once: 19 runs of a plain `node` instead of 19 TypeScript compiles of the sources.
+const CLIENT = ".fixtures/conformance-client.mjs"
+
 const run = (scenario: string) =>
   new Promise<{ code: number | null; out: string }>((resolve) => {
     const child = execFile(
@@ -41,7 +45,7 @@ const run = (scenario: string) =>
         "node_modules/@modelcontextprotocol/conformance/dist/index.js",
         "client",
         "--command",
-        `${process.execPath} --import tsx scripts/conformance-client.ts`,
+        `${process.execPath} ${CLIENT}`,
         "--scenario",
         scenario,
         "-o",
@@ -53,6 +57,18 @@ const run = (scenario: string) =>
   })
 
 describe("MCP client conformance: auth", () => {
+  beforeAll(async () => {
+    await build({
+      entryPoints: ["scripts/conformance-client.ts"],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      packages: "external",
+      outfile: CLIENT,
+      logLevel: "warning"
+    })
+  })
+
   it("covers every auth scenario of the suite", () => {
     expect(scenarios).toHaveLength(19)
   })
