@@ -5,6 +5,9 @@
  */
 
 /** @since 0.1.0 */
+export * as Auth from "./Auth.js"
+
+/** @since 0.1.0 */
 export * as Config from "./Config.js"
 
 /** @since 0.1.0 */

@@ -6,12 +6,14 @@ import { describe, expect, it } from "@effect/vitest"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, Fiber, Layer, Logger, LogLevel, Metric, Stream } from "effect"
 import { NodeContext } from "@effect/platform-node"
-import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Auth from "../src/Auth.js"
 import * as Config from "../src/Config.js"
 import * as McpConnection from "../src/McpConnection.js"
+import * as Tether from "../src/Tether.js"
 import * as Metrics from "../src/Metrics.js"
 import { browse, makeOAuthWorld, type OAuthWorld } from "./support/oauth.js"
 
@@ -73,6 +75,37 @@ const expectNoSecrets = (world: OAuthWorld, haystacks: ReadonlyArray<string>) =>
     for (const hay of haystacks) expect(hay.includes(secret)).toBe(false)
   }
 }
+
+/** Runs `node bin/tether.js …`; `onLine` sees stdout as it comes. Killed (group) after 60 s. */
+const tether = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  onLine: (line: string) => void = () => {}
+) =>
+  Effect.async<{ code: number | null; out: string }>((resume) => {
+    const child = spawn(process.execPath, ["bin/tether.js", ...args], {
+      env: { ...process.env, ...env },
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      for (const line of chunk.toString().split("\n")) onLine(line)
+    })
+    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()))
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
+    }, 60_000)
+    child.once("close", (code) => {
+      clearTimeout(timer)
+      resume(Effect.succeed({ code, out }))
+    })
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
+    })
+  })
 
 const filesUnder = (dir: string): ReadonlyArray<string> =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -320,4 +353,90 @@ describe("Auth (oidc-provider, 2 s access tokens)", () => {
     })
     expect(unset._tag === "Left" && unset.left.message).toMatch(/auth\.clientSecret.*NOPE_UNSET is not set/)
   })
+
+  it.scopedLive(
+    "CLI: auth login prints the URL and stores tokens; call uses them; status never shows a token; logout forgets",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeOAuthWorld({ accessTokenTtl: 60 })
+        const home = mkdtempSync(join(tmpdir(), "tether-cli-auth-"))
+        const config = join(home, "mcp.json")
+        writeFileSync(
+          config,
+          JSON.stringify({ mcpServers: { remote: { url: world.mcpUrl, auth: { type: "oauth" } } } })
+        )
+        const env = { TETHER_DATA_DIR: join(home, "data") }
+        const browsing: Array<Promise<void>> = []
+        const login = yield* tether(
+          ["auth", "login", "remote", "--no-browser", "--config", config],
+          env,
+          (line) => {
+            const url = /^\s+(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/.exec(line)?.[1]
+            if (url !== undefined) browsing.push(browse(url))
+          }
+        )
+        yield* Effect.promise(() => Promise.all(browsing))
+        expect(login.out).toContain("Logged in to remote")
+        expect(login.code).toBe(0)
+        const call = yield* tether(
+          ["call", "remote", "echo", "--args", '{"text":"via cli"}', "--config", config],
+          env
+        )
+        expect(call.out).toContain("via cli")
+        expect(call.code).toBe(0)
+        const status = yield* tether(["auth", "status", "--json", "--config", config], env)
+        expect(JSON.parse(status.out)).toMatchObject([
+          { server: "remote", loggedIn: true, refreshable: true }
+        ])
+        const logout = yield* tether(["auth", "logout", "remote", "--config", config], env)
+        expect(logout.code).toBe(0)
+        const after = yield* tether(["auth", "status", "--json", "--config", config], env)
+        expect(JSON.parse(after.out)).toMatchObject([{ server: "remote", loggedIn: false }])
+        const needs = yield* tether(
+          ["call", "remote", "echo", "--args", '{"text":"x"}', "--config", config],
+          env
+        )
+        expect(needs.out).toContain("tether auth login remote")
+        expect(needs.code).not.toBe(0)
+        // Nothing secret in any output, nor on disk outside the token store.
+        expectNoSecrets(world, [login.out, call.out, status.out, logout.out, after.out, needs.out])
+        const outside = filesUnder(home).filter((f) => !f.startsWith(join(home, "data", "auth")))
+        expectNoSecrets(
+          world,
+          outside.map((f) => readFileSync(f, "utf8"))
+        )
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "Promise API: Tether.start uses the tokens a login stored under the data dir",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeOAuthWorld({ accessTokenTtl: 60 })
+        const data = mkdtempSync(join(tmpdir(), "tether-promise-auth-"))
+        yield* login(world).pipe(
+          Effect.provide(Layer.provide(Auth.layerFile(join(data, "auth")), NodeContext.layer))
+        )
+        const previous = process.env["TETHER_DATA_DIR"]
+        process.env["TETHER_DATA_DIR"] = data
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            if (previous === undefined) delete process.env["TETHER_DATA_DIR"]
+            else process.env["TETHER_DATA_DIR"] = previous
+          })
+        )
+        const tether = yield* Effect.acquireRelease(
+          Effect.promise(() =>
+            Tether.start({
+              config: { mcpServers: { remote: { url: world.mcpUrl, auth: { type: "oauth" } } } }
+            })
+          ),
+          (t) => Effect.promise(() => t.close())
+        )
+        const result = yield* Effect.promise(() => tether.call("remote__echo", { text: "promise" }))
+        expect(text(result)).toBe("promise")
+      }),
+    30_000
+  )
 })
