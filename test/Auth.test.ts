@@ -439,4 +439,35 @@ describe("Auth (oidc-provider, 2 s access tokens)", () => {
       }),
     30_000
   )
+
+  it.scopedLive(
+    "two connections to one server over one store (a pool's tenants) share the renewal: one refresh, no invalid_grant",
+    () =>
+      Effect.gen(function* () {
+        const world = yield* makeOAuthWorld()
+        const store = yield* Effect.provide(Auth.TokenStore, Auth.layerMemory)
+        yield* login(world).pipe(Effect.provideService(Auth.TokenStore, store))
+        const open = (name: string) =>
+          McpConnection.make({
+            name: serverName,
+            server: spec(world),
+            resilience: { heartbeat: { enabled: false } }
+          }).pipe(
+            Effect.provideService(Auth.TokenStore, store),
+            Effect.tap((c) => c.awaitReady({ timeout: "10 seconds" })),
+            Effect.withSpan(name)
+          )
+        const a = yield* open("a")
+        const b = yield* open("b")
+        yield* Effect.sleep("2300 millis")
+        const before = world.tokenRequests()
+        const results = yield* Effect.all(
+          [a.callTool("echo", { text: "a" }), b.callTool("echo", { text: "b" })],
+          { concurrency: "unbounded" }
+        )
+        expect(results.map(text)).toEqual(["a", "b"])
+        expect(world.tokenRequests() - before).toBe(1)
+      }),
+    30_000
+  )
 })

@@ -595,12 +595,30 @@ export const forSpec = (
     const kv = Option.isSome(store)
       ? store.value
       : yield* Effect.provide(KeyValueStore.KeyValueStore, KeyValueStore.layerMemory)
-    return yield* makeManager({
+    const options: ManagerOptions = {
       server,
       url: spec.url,
       config: spec.auth,
       store: kv,
       authorizer: Option.getOrUndefined(authorizer),
       now
-    })
+    }
+    if (Option.isSome(authorizer)) return yield* makeManager(options)
+    // Connections to one server over one store (a pool's tenants) share one manager: with
+    // rotating refresh tokens, two managers refreshing apart would each spend the other's
+    // refresh token and end in invalid_grant.
+    const key = JSON.stringify([server, spec.url, spec.auth])
+    let byKey = shared.get(kv)
+    if (byKey === undefined) {
+      byKey = new Map()
+      shared.set(kv, byKey)
+    }
+    const existing = byKey.get(key)
+    if (existing !== undefined) return existing
+    const made = yield* makeManager(options)
+    byKey.set(key, made)
+    return made
   })
+
+/** Managers by store, then by server: the store's lifetime bounds theirs. */
+const shared = new WeakMap<KeyValueStore.KeyValueStore, Map<string, AuthManager>>()
