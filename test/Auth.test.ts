@@ -347,6 +347,10 @@ describe("Auth (oidc-provider, 2 s access tokens)", () => {
     expect(ws._tag === "Left" && ws.left.message).toMatch(
       /mcpServers\.s\.auth.*websocket server does not take "auth"/
     )
+    const typo = decode({ url: "http://127.0.0.1:1/mcp", auth: { type: "oauth", clientID: "c" } })
+    expect(typo._tag === "Left" && typo.left.message).toMatch(
+      /mcpServers\.s\.auth\.clientID: unknown field; did you mean "clientId"/
+    )
     const unset = decode({
       url: "http://127.0.0.1:1/mcp",
       auth: { type: "oauth", clientSecret: "${NOPE_UNSET}" }

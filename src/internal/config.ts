@@ -351,6 +351,19 @@ const serverEntry = (
         input[key] =
           key === "url" ? url : key === "env" || key === "headers" || key === "auth" ? record(key) : raw[key]
       }
+      const rawAuth = raw["auth"]
+      if (isRecord(rawAuth)) {
+        const fields = Object.keys(ServerSpec.OAuth.fields)
+        for (const key of Object.keys(rawAuth)) {
+          if (!fields.includes(key)) {
+            issues.push({
+              path: formatPath(path, ["auth", key]),
+              message: unknownKeyMessage("field", key, fields),
+              server
+            })
+          }
+        }
+      }
       // OAuth rides on the SDK's HTTP transports; a WebSocket handshake has no such flow.
       if (type === "websocket" && hasOwn(raw, "auth")) {
         issues.push({

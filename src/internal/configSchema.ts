@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import * as Resilience from "../Resilience.js"
+import * as ServerSpec from "../ServerSpec.js"
 
 const Strings = Schema.Record({ key: Schema.String, value: Schema.String })
 
@@ -30,6 +31,8 @@ export const ServerEntry = Schema.Struct({
   cwd: Schema.optional(Schema.String),
   url: Schema.optional(Schema.String),
   headers: Schema.optional(Strings),
+  /** OAuth for an http/sse server, as written (`${VAR}` still in place): see `ServerSpec.OAuth`. */
+  auth: Schema.optional(Schema.encodedSchema(ServerSpec.OAuth)),
   tools: Schema.optional(Schema.Record({ key: Schema.String, value: ToolEntry })),
   resilience: Schema.optional(Resilience.Policy),
   disabled: Schema.optional(Schema.Boolean),
