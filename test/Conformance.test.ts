@@ -1,7 +1,7 @@
 /**
  * The official MCP client conformance suite (`@modelcontextprotocol/conformance@0.1.13`)
- * against Tether's conformance client. Scenarios Tether does not pass yet are listed in
- * BENCHMARKS.md with the reason (OAuth).
+ * against Tether's conformance client. The 19 `auth/*` scenarios run in
+ * ConformanceAuth.test.ts; results are listed in BENCHMARKS.md.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
