@@ -2,8 +2,9 @@
  * Part 7 — proxy: `tether proxy` as a real process in front of 3 stdio fixture servers.
  *
  * 1. Added latency: a raw SDK client calls `echo` over stdio straight on a fixture
- *    ("direct"), and through `tether proxy` over stdio with the same fixture behind it
- *    ("proxied"); sequential calls in interleaved blocks, p50 of each. Target: proxied p50
+ *    ("direct"), through the smallest raw SDK proxy process, and through `tether proxy`
+ *    over stdio with the same fixture behind it ("proxied"); sequential calls in
+ *    interleaved blocks, p50 of each. Target: proxied p50
  *    ≤ 1.3× direct p50.
  * 2. In one process, where that time goes (see `breakdown`).
  * 3. Scale: 100 downstream sessions (Streamable HTTP, one raw SDK client each) × 10 calls
@@ -25,6 +26,7 @@ import { join, resolve } from "node:path"
 import * as McpPool from "../../src/McpPool.js"
 import * as Proxy from "../../src/Proxy.js"
 import {
+  BENCH_DIR,
   echoText,
   errorText,
   fmt,
@@ -81,31 +83,61 @@ const timeCalls = async (client: Client, tool: string, n: number): Promise<Array
   return out
 }
 
+/**
+ * The smallest possible proxy, for scale: a raw SDK `Server` over stdio whose handlers call
+ * a raw SDK `Client` of the fixture (no resilience, no aggregation). Written under .bench/
+ * so that it resolves the SDK from node_modules.
+ */
+const RAW_PROXY = `
+import { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
+import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+const up = new Client({ name: "raw-proxy", version: "1.0.0" })
+await up.connect(new StdioClientTransport({ command: process.execPath, args: process.argv.slice(2), stderr: "ignore" }))
+const server = new Server({ name: "raw-proxy", version: "1.0.0" }, { capabilities: { tools: {} } })
+server.setRequestHandler(ListToolsRequestSchema, () => up.listTools())
+server.setRequestHandler(CallToolRequestSchema, (request) => up.callTool(request.params))
+await server.connect(new StdioServerTransport())
+process.stdin.on("end", () => process.exit(0))
+`
+
 const latency = async (quick: boolean, tables: Array<TableSpec>) => {
   const config = writeConfig(1)
+  const rawProxyFile = join(BENCH_DIR, "raw-proxy.mjs")
+  writeFileSync(rawProxyFile, RAW_PROXY)
   const direct = await connectStdio(process.execPath, stdioArgs())
+  const rawProxy = await connectStdio(process.execPath, [rawProxyFile, ...stdioArgs()])
   const proxied = await connectStdio(process.execPath, [TETHER, "proxy", "--config", config])
   try {
-    // Warm both (JIT, the proxy's first connect).
+    // Warm all three (JIT, the proxies' first connect).
     await timeCalls(direct, "echo", 200)
+    await timeCalls(rawProxy, "echo", 200)
     await timeCalls(proxied, "echo", 200)
     const rounds = quick ? 2 : 6
     const block = quick ? 300 : 1000
     const d: Array<number> = []
     const p: Array<number> = []
+    const q: Array<number> = []
     const ratios: Array<number> = []
+    const rawRatios: Array<number> = []
     for (let r = 0; r < rounds; r++) {
       // A, B then B, A: neither side always runs first.
       const first = r % 2 === 0
       const a = first ? await timeCalls(direct, "echo", block) : []
       const b = await timeCalls(proxied, "echo", block)
+      const c = await timeCalls(rawProxy, "echo", block)
       const a2 = first ? a : await timeCalls(direct, "echo", block)
       d.push(...a2)
       p.push(...b)
+      q.push(...c)
       ratios.push(median(b) / median(a2))
+      rawRatios.push(median(c) / median(a2))
     }
     const rows = [
       ["direct (stdio fixture)", fmt(median(d), 3), fmt(percentile(d, 99), 3), String(d.length)],
+      ["through a raw SDK proxy (stdio)", fmt(median(q), 3), fmt(percentile(q, 99), 3), String(q.length)],
       ["through tether proxy (stdio)", fmt(median(p), 3), fmt(percentile(p, 99), 3), String(p.length)]
     ]
     printTable(
@@ -114,9 +146,16 @@ const latency = async (quick: boolean, tables: Array<TableSpec>) => {
       ["path", "p50", "p99", "calls"],
       rows
     )
-    return { directP50: median(d), proxiedP50: median(p), ratio: median(ratios), ratios }
+    return {
+      directP50: median(d),
+      rawProxyP50: median(q),
+      proxiedP50: median(p),
+      ratio: median(ratios),
+      rawProxyRatio: median(rawRatios),
+      ratios
+    }
   } finally {
-    await Promise.allSettled([direct.close(), proxied.close()])
+    await Promise.allSettled([direct.close(), rawProxy.close(), proxied.close()])
   }
 }
 
@@ -314,6 +353,7 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
       name: "added latency (stdio)",
       target: "proxied p50 ≤ 1.3× direct p50",
       value: `${fmt(lat.ratio, 2)}× (${fmt(lat.proxiedP50, 3)} vs ${fmt(lat.directP50, 3)} ms)`,
+      note: `a raw SDK proxy process: ${fmt(lat.rawProxyRatio, 2)}×`,
       met: lat.ratio <= 1.3
     },
     {
