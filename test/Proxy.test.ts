@@ -10,6 +10,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import {
   type CallToolResult,
   ElicitRequestSchema,
+  LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import { Context, Effect, Either, Layer, Redacted } from "effect"
@@ -21,7 +22,7 @@ import * as Proxy from "../src/Proxy.js"
 import type * as ServerSpec from "../src/ServerSpec.js"
 import { myFixtureChildren, signal } from "./support/conn.js"
 import * as FaultProxy from "./support/faultProxy.js"
-import { readLog, spawnFixture, specFor, stdioSpec, tempLog } from "./support/fixture.js"
+import { EVERYTHING, readLog, spawnFixture, specFor, stdioSpec, tempLog } from "./support/fixture.js"
 
 /** Fast failure detection, so fault tests take seconds. */
 const FAST = {
@@ -190,6 +191,23 @@ describe("Proxy: aggregation and forwarding (HTTP front, stdio upstreams)", () =
         const plain = yield* httpClient(url)
         expect(JSON.parse(text(yield* call(plain.client, "ask")))).toMatchObject({ action: "decline" })
       })
+  )
+
+  it.scopedLive("upstream log messages reach the downstream session, named after their server", () =>
+    Effect.gen(function* () {
+      const { url } = yield* serveProxy([
+        { name: "ev", spec: { type: "stdio", command: process.execPath, args: [EVERYTHING] } }
+      ])
+      const logs: Array<{ level: string; logger?: string | undefined }> = []
+      const { client } = yield* httpClient(url)
+      client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => {
+        logs.push({ level: n.params.level, logger: n.params.logger })
+      })
+      // server-everything logs once at once, then every 5 s, once this is on.
+      yield* call(client, "toggle-simulated-logging")
+      yield* waitUntil(() => logs.length > 0, "a log message from the upstream", 15_000)
+      expect(logs[0]?.logger).toBe("ev")
+    })
   )
 
   it.scopedLive("a downstream cancellation cancels the upstream call", () =>
