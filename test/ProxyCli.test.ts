@@ -241,6 +241,14 @@ describe("tether serve mounts the proxy at /mcp", () => {
           }).then((r) => r.json() as Promise<unknown>)
         )
         expect(text(rest)).toBe("rest")
+        // SIGTERM closes the gateway gracefully: its stdio server goes with it.
+        const pid = gateway.pid()!
+        const children = descendants(pid).filter((p) => cmdline(p).includes(FIXTURE))
+        expect(children).toHaveLength(1)
+        yield* Effect.promise(() => client.close())
+        yield* gateway.kill("SIGTERM")
+        yield* Effect.sleep("500 millis")
+        expect(children.filter((p) => cmdline(p) !== "")).toEqual([])
       }),
     90_000
   )
