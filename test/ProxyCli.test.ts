@@ -253,3 +253,56 @@ describe("tether serve mounts the proxy at /mcp", () => {
     90_000
   )
 })
+
+describe("tether proxy options", () => {
+  it.scopedLive(
+    "--api-key-file guards /mcp with the file's first line; a bad config exits 2 naming the path",
+    () =>
+      Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "tether-proxy-key-"))
+        const keyFile = join(dir, "key")
+        writeFileSync(keyFile, "from-file\nignored\n")
+        const config = writeConfig({ solo: stdioFixture() })
+        const proxy = yield* spawnServer((port) => ({
+          what: "tether proxy --api-key-file",
+          args: [TETHER, "proxy", "--config", config, "--port", String(port), "--api-key-file", keyFile],
+          env: { TETHER_API_KEY: "" },
+          ready: /LISTENING/,
+          startTimeoutMs: 60_000
+        }))
+        const url = `http://127.0.0.1:${proxy.port}/mcp`
+        const denied = yield* Effect.promise(() =>
+          fetch(url, { method: "POST", headers: { authorization: "Bearer ignored" }, body: "{}" })
+        )
+        expect(denied.status).toBe(401)
+        const transport = new StreamableHTTPClientTransport(new URL(url), {
+          requestInit: { headers: { authorization: "Bearer from-file" } }
+        })
+        const client = new Client({ name: "keyed", version: "1.0.0" })
+        yield* Effect.acquireRelease(
+          Effect.promise(() => client.connect(transport)),
+          () => Effect.promise(() => client.close())
+        )
+        expect(
+          text(yield* Effect.promise(() => client.callTool({ name: "echo", arguments: { text: "k" } })))
+        ).toBe("k")
+
+        const bad = join(dir, "bad.json")
+        writeFileSync(bad, JSON.stringify({ mcpServers: { x: { url: 5 } } }))
+        const run = yield* Effect.promise(
+          () =>
+            new Promise<{ code: number | null; err: string }>((done) => {
+              const child = execFile(
+                process.execPath,
+                [TETHER, "proxy", "--config", bad],
+                { timeout: 60_000 },
+                (_e, _out, err) => done({ code: child.exitCode, err })
+              )
+            })
+        )
+        expect(run.code).toBe(2)
+        expect(run.err).toContain("mcpServers.x.url")
+      }),
+    90_000
+  )
+})

@@ -6,11 +6,12 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { FileSystem } from "@effect/platform"
-import { Config as EffectConfig, Effect, Layer, LogLevel, Logger, Option, Redacted } from "effect"
+import { Config as EffectConfig, Console, Effect, Layer, LogLevel, Logger, Option, Redacted } from "effect"
 import * as Config from "../Config.js"
 import * as Errors from "../Errors.js"
 import * as McpPool from "../McpPool.js"
 import * as Proxy from "../Proxy.js"
+import { exitCodeOf, formatError } from "./format.js"
 import type { ProxyOptions } from "./proxy.js"
 
 /**
@@ -100,4 +101,15 @@ export const run = ({
       Effect.provide(logger),
       Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Warning)
     )
-  }).pipe(Effect.provide(NodeContext.layer))
+  }).pipe(
+    // A bad config or API key file is a usage error: said plainly (stderr), exit code 2.
+    Effect.catchTag("InvalidConfig", (error) =>
+      Effect.zipRight(
+        Console.error(formatError(error)),
+        Effect.sync(() => {
+          process.exitCode = exitCodeOf(error)
+        })
+      )
+    ),
+    Effect.provide(NodeContext.layer)
+  )
