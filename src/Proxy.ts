@@ -199,6 +199,11 @@ export interface HttpOptions {
   readonly stateless?: boolean | undefined
   /** The most downstream sessions at once (default 10,000). */
   readonly maxSessions?: number | undefined
+  /**
+   * A session without a request for this long is closed (default 24 hours; a client that
+   * only listens on its GET stream counts as idle, hence the long default).
+   */
+  readonly sessionIdleTimeout?: Duration.DurationInput | undefined
 }
 
 /**

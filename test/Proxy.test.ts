@@ -429,6 +429,33 @@ describe("Proxy: the HTTP front", () => {
       }),
     60_000
   )
+
+  it.scopedLive("a session idle past sessionIdleTimeout is closed: its id is then 404", () =>
+    Effect.gen(function* () {
+      const { url } = yield* serveProxy([{ name: "a", spec: stdioSpec() }], {
+        sessionIdleTimeout: "1 second"
+      })
+      const { client, transport } = yield* httpClient(url)
+      expect(text(yield* call(client, "echo", { text: "x" }))).toBe("x")
+      const id = transport.sessionId!
+      const ping = (sessionId: string) =>
+        Effect.promise(() =>
+          fetch(url, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              "mcp-session-id": sessionId,
+              "mcp-protocol-version": "2025-06-18"
+            },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 99, method: "ping" })
+          }).then((r) => r.status)
+        )
+      expect(yield* ping(id)).toBe(200)
+      yield* Effect.sleep("2500 millis")
+      expect(yield* ping(id)).toBe(404)
+    })
+  )
 })
 
 describe("Proxy: subscriptions and config", () => {

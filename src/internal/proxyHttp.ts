@@ -8,7 +8,7 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
 import { isInitializeRequest, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
-import { Effect, Option, Redacted } from "effect"
+import { Clock, Duration, Effect, Option, Redacted, Schedule } from "effect"
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto"
 import type { HttpOptions, Proxy } from "../Proxy.js"
 
@@ -96,6 +96,23 @@ export const makeHandler = (proxy: Proxy, options: HttpOptions = {}) =>
     const allowedOrigins = options.allowedOrigins ?? []
     const stateless = options.stateless ?? false
     const transports = new Map<string, WebStandardStreamableHTTPServerTransport>()
+    const lastSeen = new Map<string, number>()
+    const idleMs = Duration.toMillis(Duration.decode(options.sessionIdleTimeout ?? "24 hours"))
+    // A client that vanished without DELETE would hold its session (server, transport,
+    // subscriptions) for ever: sessions idle past the limit are closed.
+    yield* Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      for (const [id, at] of lastSeen) {
+        if (now - at < idleMs) continue
+        lastSeen.delete(id)
+        const transport = transports.get(id)
+        transports.delete(id)
+        if (transport !== undefined) yield* Effect.promise(() => transport.close().catch(() => undefined))
+      }
+    }).pipe(
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(50, Math.min(60_000, idleMs / 2))))),
+      Effect.forkScoped
+    )
     yield* Effect.addFinalizer(() =>
       Effect.promise(() => Promise.allSettled([...transports.values()].map((t) => t.close()))).pipe(
         Effect.zipRight(Effect.sync(() => transports.clear()))
@@ -164,6 +181,7 @@ export const makeHandler = (proxy: Proxy, options: HttpOptions = {}) =>
       if (sessionId !== undefined) {
         const transport = transports.get(sessionId)
         if (transport === undefined) return rpcError(404, -32001, "Session not found")
+        lastSeen.set(sessionId, yield* Clock.currentTimeMillis)
         return yield* forward(transport, request, host!, body)
       }
       if (request.method !== "POST" || !isInitialize(body as JSONRPCMessage)) {
@@ -174,14 +192,17 @@ export const makeHandler = (proxy: Proxy, options: HttpOptions = {}) =>
           "retry-after": "1"
         })
       }
+      const now = yield* Clock.currentTimeMillis
       const transport: WebStandardStreamableHTTPServerTransport =
         new WebStandardStreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),
           onsessioninitialized: (id) => {
             transports.set(id, transport)
+            lastSeen.set(id, now)
           },
           onsessionclosed: (id) => {
             transports.delete(id)
+            lastSeen.delete(id)
           }
         })
       yield* proxy.connect(transport)
