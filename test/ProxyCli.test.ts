@@ -256,12 +256,12 @@ describe("tether serve mounts the proxy at /mcp", () => {
 
 describe("tether proxy options", () => {
   it.scopedLive(
-    "--api-key-file guards /mcp with the file's first line; a bad config exits 2 naming the path",
+    "--api-key-file guards /mcp with the file's key; a bad config exits 2 naming the path",
     () =>
       Effect.gen(function* () {
         const dir = mkdtempSync(join(tmpdir(), "tether-proxy-key-"))
         const keyFile = join(dir, "key")
-        writeFileSync(keyFile, "from-file\nignored\n")
+        writeFileSync(keyFile, "from-file\n")
         const config = writeConfig({ solo: stdioFixture() })
         const proxy = yield* spawnServer((port) => ({
           what: "tether proxy --api-key-file",

@@ -21,14 +21,8 @@ const options = {
     Options.withDefault("127.0.0.1"),
     Options.withDescription("Address to bind (with --port)")
   ),
-  apiKey: Options.redacted("api-key").pipe(
-    Options.withDescription("Require Authorization: Bearer <key> (with --port; also TETHER_API_KEY)"),
-    Options.optional
-  ),
-  apiKeyFile: Options.text("api-key-file").pipe(
-    Options.withDescription("Read the API key from the first line of this file"),
-    Options.optional
-  ),
+  // The same API-key options as `tether serve`; used with --port.
+  ...SharedOptions.auth,
   allowedHost: Options.text("allowed-host").pipe(
     Options.withDescription("A Host header to accept besides loopback names (repeatable)"),
     Options.repeated
