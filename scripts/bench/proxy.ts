@@ -1,5 +1,5 @@
 /**
- * Part 7 — proxy: `tether proxy` as a real process in front of 3 stdio fixture servers.
+ * Part 9 — proxy: `tether proxy` as a real process in front of 3 stdio fixture servers.
  *
  * 1. Added latency: a raw SDK client calls `echo` over stdio straight on a fixture
  *    ("direct"), through the smallest raw SDK proxy process, and through `tether proxy`
