@@ -63,6 +63,11 @@ export interface ServerConfig {
   readonly optional: boolean
   /** Trust the server's `readOnlyHint`/`idempotentHint` annotations (default true). */
   readonly trustAnnotations: boolean
+  /**
+   * What `tether proxy` puts before this server's tool, prompt and resource names
+   * (default `<name>__` with several servers, nothing with one; `""` for none).
+   */
+  readonly prefix?: string | undefined
 }
 
 /**

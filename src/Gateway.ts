@@ -9,6 +9,7 @@
  * | `POST /{server}/{tool}` | the tool's arguments as the JSON body → the tool's result |
  * | `GET /openapi.json`, `GET /docs` | generated from the live catalogue |
  * | `POST /admin/servers/{name}/reconnect` | drop the session and connect again |
+ * | `/mcp` | the MCP endpoint of `tether proxy` (Streamable HTTP), when `mcp` is given |
  *
  * Errors map to HTTP with a JSON body `{ error: { tag, message, … } }` (a message a server
  * or the network wrote is a sanitized excerpt of at most 1000 characters):
@@ -20,6 +21,7 @@
  *
  * @since 0.1.0
  */
+import type { HttpApp } from "@effect/platform"
 import { HttpServer, type HttpServerError } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Layer, type Redacted } from "effect"
@@ -49,6 +51,11 @@ export interface Options {
    * past the call's deadline) before it is answered 503 with `Retry-After`.
    */
   readonly waitReadyMs?: number | undefined
+  /**
+   * An MCP endpoint to mount at `/mcp` (`Proxy.httpHandler`); it checks its own API key,
+   * Host and Origin and answers in JSON-RPC.
+   */
+  readonly mcp?: HttpApp.Default | undefined
 }
 
 /**

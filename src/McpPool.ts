@@ -78,6 +78,8 @@ export interface ServerOptions {
   readonly lazy?: boolean | undefined
   readonly optional?: boolean | undefined
   readonly trustAnnotations?: boolean | undefined
+  /** What `tether proxy` puts before this server's names (see `Config.ServerConfig`). */
+  readonly prefix?: string | undefined
 }
 
 /**

@@ -32,6 +32,9 @@ export * as Metrics from "./Metrics.js"
 export * as Prometheus from "./Prometheus.js"
 
 /** @since 0.1.0 */
+export * as Proxy from "./Proxy.js"
+
+/** @since 0.1.0 */
 export * as Resilience from "./Resilience.js"
 
 /** @since 0.1.0 */

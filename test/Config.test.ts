@@ -726,7 +726,7 @@ describe("Config: unknown fields (the Schema of the file decides what is known)"
     expect(error.issues).toEqual([
       'maxConection: unknown field; did you mean "maxConnections"?',
       'mcpServers.files.optinal: unknown field; did you mean "optional"?',
-      "mcpServers.files.zzz: unknown field; expected one of type, transport, command, args, env, cwd, url, headers, auth, tools, resilience, disabled, lazy, optional, trustAnnotations, description, autoApprove, alwaysAllow"
+      "mcpServers.files.zzz: unknown field; expected one of type, transport, command, args, env, cwd, url, headers, auth, tools, resilience, disabled, lazy, optional, trustAnnotations, prefix, description, autoApprove, alwaysAllow"
     ])
     expect(error.server).toBeUndefined()
   })

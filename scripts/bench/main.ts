@@ -9,6 +9,7 @@
  * 6. pool       — 10,000 tenants through McpPool with idle eviction: open ≤ max, memory flat
  * 7. config     — Config.parse of 10,000 and 40,000 servers: linear time
  * 8. cli        — `tether --help` start time (× `node -e 0`) and peak RSS; a `tether call` one-shot
+ * 9. proxy      — `tether proxy`: added latency vs direct (stdio); 100 sessions × 10 calls, memory/session
  *
  * Every server is a real child process on 127.0.0.1; every child is killed at the end,
  * on Ctrl-C and on errors. Results go to `.bench/results.json` (git-ignored).
@@ -41,6 +42,7 @@ import * as config from "./config.js"
 import * as deadlink from "./deadlink.js"
 import * as overhead from "./overhead.js"
 import * as pool from "./pool.js"
+import * as proxy from "./proxy.js"
 import * as recovery from "./recovery.js"
 import * as scale from "./scale.js"
 import * as soak from "./soak.js"
@@ -64,7 +66,8 @@ const parts: Array<{ id: string; name: string; run: (o: RunOptions) => Promise<P
   { id: "5", name: "scale", run: scale.run },
   { id: "6", name: "pool", run: pool.run },
   { id: "7", name: "config", run: config.run },
-  { id: "8", name: "cli", run: cli.run }
+  { id: "8", name: "cli", run: cli.run },
+  { id: "9", name: "proxy", run: proxy.run }
 ]
 
 const version = (pkg: string): string => {

@@ -16,6 +16,7 @@ import { VERSION } from "../internal/version.js"
 import * as SharedOptions from "./options.js"
 import * as PlainConsole from "./plainConsole.js"
 import { serve } from "./serve.js"
+import { proxy } from "./proxy.js"
 import { agentCommand } from "./agentCommand.js"
 import { studio } from "./studio.js"
 import { authCommand } from "./oauth.js"
@@ -80,7 +81,7 @@ const status = Command.make("status", { config: configOption, json: jsonOption, 
  */
 export const tether = Command.make("tether").pipe(
   Command.withDescription("Resilient MCP connections: list tools, call them, watch their state"),
-  Command.withSubcommands([tools, call, status, serve, agentCommand, studio, authCommand])
+  Command.withSubcommands([tools, call, status, serve, agentCommand, studio, proxy, authCommand])
 )
 
 const cli = Command.run(tether, { name: "tether", version: VERSION })

@@ -53,5 +53,7 @@ export const serve = Command.make("serve", options, (parsed) =>
     (run) => run.run(parsed)
   )
 ).pipe(
-  Command.withDescription("Serve the configured MCP tools as HTTP, with /health, /metrics and /openapi.json")
+  Command.withDescription(
+    "Serve the configured MCP tools as HTTP, with /health, /metrics, /openapi.json and the MCP endpoint /mcp"
+  )
 )

@@ -17,6 +17,7 @@ import * as Prometheus from "../Prometheus.js"
 import { excerpt } from "../internal/redact.js"
 import * as Auth from "./auth.js"
 import { exitCodeOf, formatError } from "./format.js"
+import * as Proxy from "../Proxy.js"
 import type { ServeOptions } from "./serve.js"
 
 /** Logs every default connection's state changes at Info (operators read these). */
@@ -99,21 +100,29 @@ export const run = ({
     const env = yield* Config.envOverrides
     const key = yield* Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host })
     const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
-    const pool = McpPool.layerFromFile(path).pipe(
+    const loaded = yield* Config.load(path).pipe(Effect.provide(NodeContext.layer))
+    // OAuth servers read and renew the tokens `tether auth login` stored.
+    const pool = McpPool.layer(loaded).pipe(
       Layer.provide(OAuth.layerDefault),
       Layer.provide(NodeContext.layer)
     )
-    const app = Layer.mergeAll(
-      Gateway.layer({
-        host,
-        port,
-        apiKey: key,
-        healthOpen: !protectHealth,
-        maxBodyBytes: maxBody,
-        waitReadyMs: waitReady
-      }),
-      Layer.scopedDiscard(logTransitions)
-    ).pipe(Layer.provide(Layer.merge(pool, Prometheus.layer)))
+    // The MCP endpoint of `tether proxy`, mounted at /mcp with the same key and body limit.
+    const gateway = Layer.unwrapScoped(
+      Effect.map(Proxy.httpHandler({ apiKey: key, maxBodyBytes: maxBody }), (mcp) =>
+        Gateway.layer({
+          host,
+          port,
+          apiKey: key,
+          healthOpen: !protectHealth,
+          maxBodyBytes: maxBody,
+          waitReadyMs: waitReady,
+          mcp
+        })
+      )
+    ).pipe(Layer.provide(Proxy.layer({ prefixes: Proxy.prefixesOf(loaded) })))
+    const app = Layer.mergeAll(gateway, Layer.scopedDiscard(logTransitions)).pipe(
+      Layer.provide(Layer.merge(pool, Prometheus.layer))
+    )
     return yield* Layer.launch(app).pipe(
       Effect.provide(loggerLayer(process.stdout.isTTY === true)),
       Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Info)

@@ -145,6 +145,24 @@ const flag = (
   return fallback
 }
 
+/** A server's `prefix` (what `tether proxy` puts before its tool and prompt names). */
+const prefixSetting = (
+  entry: Readonly<Record<string, unknown>>,
+  path: string,
+  issues: Array<Issue>,
+  server: string
+): string | undefined => {
+  if (!hasOwn(entry, "prefix")) return undefined
+  const value = entry["prefix"]
+  if (typeof value === "string" && /^[A-Za-z0-9_.-]*$/.test(value)) return value
+  issues.push({
+    path: formatPath(path, ["prefix"]),
+    message: `expected a string of letters, digits, "_", "-" or "." (may be empty), got ${describe(value)}`,
+    server
+  })
+  return undefined
+}
+
 const toolsBlock = (
   raw: unknown,
   path: string,
@@ -411,6 +429,7 @@ const serverEntry = (
   const lazy = flag(raw, "lazy", false, path, issues, server)
   const optional = flag(raw, "optional", false, path, issues, server)
   const trustAnnotations = flag(raw, "trustAnnotations", true, path, issues, server)
+  const namePrefix = prefixSetting(raw, path, issues, server)
   if (issues.length > before || spec === undefined) return undefined
 
   const resilience = Resilience.merge(context.global, context.overrides, own)
@@ -418,7 +437,16 @@ const serverEntry = (
     for (const line of resilience.left.issues ?? []) issues.push({ path: "", message: line, server })
     return undefined
   }
-  return { name, spec, resilience: resilience.right, tools, lazy, optional, trustAnnotations }
+  return {
+    name,
+    spec,
+    resilience: resilience.right,
+    tools,
+    lazy,
+    optional,
+    trustAnnotations,
+    ...(namePrefix !== undefined ? { prefix: namePrefix } : {})
+  }
 }
 
 /** @internal Decodes an `mcpServers` document, collecting every problem. */

@@ -39,6 +39,8 @@ export const ServerEntry = Schema.Struct({
   lazy: Schema.optional(Schema.Boolean),
   optional: Schema.optional(Schema.Boolean),
   trustAnnotations: Schema.optional(Schema.Boolean),
+  /** What `tether proxy` puts before this server's names (checked in config.ts). */
+  prefix: Schema.optional(Schema.String),
   /** Free text some hosts show. */
   description: Foreign,
   /** Cline's tool permissions (a UI setting). */

@@ -351,6 +351,7 @@ export const makeApp = (options: Options) => {
     HttpRouter.get("/openapi.json", guarded(openapi)),
     HttpRouter.get("/docs", guarded(docs)),
     HttpRouter.post("/admin/servers/:name/reconnect", guarded(reconnect)),
+    (router) => (options.mcp === undefined ? router : HttpRouter.all(router, "/mcp", options.mcp)),
     HttpRouter.post("/:server/:tool", guarded(callTool)),
     Effect.catchTag("RouteNotFound", () =>
       guarded(Effect.succeed(json(404, errorBody("NotFound", "no such route; see /docs"))))

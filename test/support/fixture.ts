@@ -70,6 +70,8 @@ interface LaunchOptions {
   /** Printed on stdout or stderr once the server listens. */
   readonly ready: RegExp
   readonly what: string
+  /** How long it may take to be ready (default 15 s). */
+  readonly startTimeoutMs?: number
 }
 
 const launch = (options: LaunchOptions): Promise<ChildProcess> =>
@@ -82,7 +84,7 @@ const launch = (options: LaunchOptions): Promise<ChildProcess> =>
     const timer = setTimeout(() => {
       child.kill("SIGKILL")
       reject(new Error(`${options.what} did not start: ${out}`))
-    }, 15_000)
+    }, options.startTimeoutMs ?? 15_000)
     const onData = (chunk: Buffer) => {
       out += chunk.toString()
       if (options.ready.test(out)) {
