@@ -11,7 +11,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Browser, chromium, type Page } from "playwright-core"
@@ -217,6 +217,12 @@ beforeAll(async () => {
     JSON.stringify({ mcpServers: { local: specFor("http", fixture.port) } })
   )
   port = await Effect.runPromise(freePort)
+  if (!existsSync("/usr/bin/chromium")) {
+    // A clear failure, not a skip: the studio's contract is tested in a real browser.
+    throw new Error(
+      "test/Studio.test.ts needs Debian's Chromium at /usr/bin/chromium: apt-get install chromium"
+    )
+  }
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
