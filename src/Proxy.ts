@@ -28,13 +28,12 @@
  * @since 0.1.0
  */
 import { HttpRouter, HttpServer, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import { Console, Context, type Duration, Effect, Layer, type Redacted, type Scope } from "effect"
-import { createServer } from "node:http"
+import { Context, type Duration, Effect, Layer, type Redacted, type Scope } from "effect"
 import type * as Config from "./Config.js"
 import type * as Gateway from "./Gateway.js"
+import * as HttpListen from "./internal/httpListen.js"
 import * as internal from "./internal/proxy.js"
 import * as internalHttp from "./internal/proxyHttp.js"
 import type { ElicitationHandler } from "./McpConnection.js"
@@ -234,9 +233,9 @@ export const httpHandler = (
 export const layerHttp = (
   options: HttpOptions & { readonly host?: string | undefined; readonly port?: number | undefined }
 ): Layer.Layer<never, Gateway.ServeError, Proxy> =>
-  Layer.unwrapScoped(
-    Effect.map(httpHandler(options), (handle) =>
-      Layer.mergeAll(
+  HttpListen.listen(
+    Layer.unwrapScoped(
+      Effect.map(httpHandler(options), (handle) =>
         HttpServer.serve(
           HttpRouter.empty.pipe(
             HttpRouter.all("/mcp", handle),
@@ -244,19 +243,9 @@ export const layerHttp = (
               Effect.succeed(HttpServerResponse.text("not found: the MCP endpoint is /mcp", { status: 404 }))
             )
           )
-        ),
-        Layer.effectDiscard(
-          HttpServer.addressFormattedWith((address) =>
-            Console.log(`LISTENING ${address.replace(/^http:\/\//, "")}`)
-          )
         )
       )
-    )
-  ).pipe(
-    Layer.provide(
-      NodeHttpServer.layer(() => createServer(), {
-        port: options.port ?? 8000,
-        host: options.host ?? "127.0.0.1"
-      })
-    )
+    ),
+    options,
+    8000
   )

@@ -13,15 +13,8 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Console, Effect, Option } from "effect"
 import { spawn } from "node:child_process"
 import * as Auth from "../Auth.js"
-import * as Config from "../Config.js"
 import * as Errors from "../Errors.js"
-import { exitCodeOf, formatError } from "./format.js"
-
-const loadConfig = (config: Option.Option<string>) =>
-  Effect.gen(function* () {
-    const env = yield* Config.envOverrides
-    return yield* Config.load(Option.getOrElse(config, () => env.configPath ?? "./mcp.json"))
-  })
+import { failWith, loadConfig } from "./common.js"
 
 const oauthServers = (config: Option.Option<string>) =>
   Effect.map(loadConfig(config), (loaded) =>
@@ -59,14 +52,6 @@ const openBrowser = (url: string): Effect.Effect<void> =>
     child.unref()
   })
 
-const fail = (error: Errors.TetherError) =>
-  Effect.zipRight(
-    Console.error(formatError(error)),
-    Effect.sync(() => {
-      process.exitCode = exitCodeOf(error)
-    })
-  )
-
 /**
  * @since 0.1.0
  * @category handlers
@@ -99,7 +84,7 @@ export const login = ({
         ? ""
         : ` (access token valid until ${new Date(result.expiresAt).toISOString()})`
     yield* Console.log(`Logged in to ${server}${expires}. Tokens stored in ${Auth.dataDirectory()}/auth.`)
-  }).pipe(Effect.catchAll(fail), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))
+  }).pipe(Effect.catchAll(failWith), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))
 
 /**
  * @since 0.1.0
@@ -127,7 +112,7 @@ export const status = ({
         `${s.server}  ${s.grantType}  ${state}${s.scope === undefined ? "" : `  scope: ${s.scope}`}`
       )
     }
-  }).pipe(Effect.catchAll(fail), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))
+  }).pipe(Effect.catchAll(failWith), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))
 
 /**
  * @since 0.1.0
@@ -144,4 +129,4 @@ export const logout = ({
     yield* findServer(config, server)
     yield* Auth.logout(server)
     yield* Console.log(`Forgot the stored authorization of ${server}.`)
-  }).pipe(Effect.catchAll(fail), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))
+  }).pipe(Effect.catchAll(failWith), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))

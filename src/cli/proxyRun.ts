@@ -5,12 +5,12 @@
  * @since 0.1.0
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Console, Effect, Layer, LogLevel, Logger, Option } from "effect"
+import { Effect, Layer, LogLevel, Logger, Option } from "effect"
 import * as Config from "../Config.js"
 import * as McpPool from "../McpPool.js"
 import * as Proxy from "../Proxy.js"
 import * as Auth from "./auth.js"
-import { exitCodeOf, formatError } from "./format.js"
+import { exitWith, failWith, listenFailure, loadConfig } from "./common.js"
 import type { ProxyOptions } from "./proxy.js"
 
 /**
@@ -33,8 +33,7 @@ export const run = ({
 }: ProxyOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
-    const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
-    const loaded = yield* Config.load(path)
+    const loaded = yield* loadConfig(config)
     // Upstream elicitation requests are asked of the downstream client.
     const relay = Proxy.elicitationRelay()
     const core = Proxy.layer({ prefixes: Proxy.prefixesOf(loaded), relay }).pipe(
@@ -63,14 +62,11 @@ export const run = ({
       Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Warning)
     )
   }).pipe(
-    // A bad config or API key file is a usage error: said plainly (stderr), exit code 2.
-    Effect.catchTag("InvalidConfig", (error) =>
-      Effect.zipRight(
-        Console.error(formatError(error)),
-        Effect.sync(() => {
-          process.exitCode = exitCodeOf(error)
-        })
-      )
-    ),
+    // A bad config or API key file is a usage error, and so is a port that cannot be
+    // listened on: said plainly in one line (stderr), exit code 2.
+    Effect.catchTags({
+      InvalidConfig: failWith,
+      ServeError: (error) => exitWith(listenFailure(error, host, Option.getOrElse(port, () => 0)), 2)
+    }),
     Effect.provide(NodeContext.layer)
   )

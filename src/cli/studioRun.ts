@@ -7,7 +7,6 @@ import type { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import {
   Config as EffectConfig,
-  Console,
   Effect,
   Layer,
   LogLevel,
@@ -22,6 +21,7 @@ import type * as Agent from "../agent/Agent.js"
 import * as Config from "../Config.js"
 import * as Studio from "../Studio.js"
 import * as Auth from "./auth.js"
+import { exitWith, listenFailure } from "./common.js"
 import { formatError } from "./format.js"
 import type { AgentStudioOptions, StudioOptions } from "./studio.js"
 
@@ -37,14 +37,6 @@ const resolveRunnerKey = (option: Option.Option<Redacted.Redacted<string>>) =>
       Option.getOrUndefined
     )
   })
-
-const failed = (message: string) =>
-  Effect.zipRight(
-    Console.error(message),
-    Effect.sync(() => {
-      process.exitCode = 2
-    })
-  )
 
 /**
  * Runs the studio until SIGINT/SIGTERM.
@@ -65,7 +57,7 @@ export const run = ({
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
     if (heartbeat < 50 || deliveryTimeout < 0) {
-      return yield* failed("error: --heartbeat must be 50 ms or more, --delivery-timeout 0 or more")
+      return yield* exitWith("error: --heartbeat must be 50 ms or more, --delivery-timeout 0 or more", 2)
     }
     // The same key rules as `tether serve` (an empty key is refused; none beyond loopback warns).
     const key = yield* Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host })
@@ -81,12 +73,13 @@ export const run = ({
   }).pipe(
     Effect.provide(NodeContext.layer),
     Effect.catchAll((error) =>
-      failed(
+      exitWith(
         error._tag === "ServeError"
-          ? `error (ListenFailed): could not listen on ${host}:${port}: ${String(error.cause)}`
+          ? listenFailure(error, host, port)
           : error._tag === "InvalidConfig"
             ? formatError(error)
-            : `error (${error._tag}): ${error.message}`
+            : `error (${error._tag}): ${error.message}`,
+        2
       )
     )
   )

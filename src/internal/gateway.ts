@@ -4,10 +4,10 @@
  *
  * @internal
  */
-import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
 import type { JsonSchemaType } from "@modelcontextprotocol/sdk/validation/types"
-import { Chunk, Clock, Console, Effect, Option, Redacted, Stream } from "effect"
+import { Chunk, Clock, Effect, Option, Redacted, Stream } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import * as ConnectionState from "../ConnectionState.js"
 import * as Errors from "../Errors.js"
@@ -111,11 +111,6 @@ const keyMatches = (expected: Redacted.Redacted<string>, given: string): boolean
   timingSafeEqual(digest(Redacted.value(expected)), digest(given))
 
 const validator = new AjvJsonSchemaValidator()
-
-/** @internal Prints where the gateway listens (tests and scripts wait for this line). */
-export const announce = HttpServer.addressFormattedWith((address) =>
-  Console.log(`LISTENING ${address.replace(/^http:\/\//, "")}`)
-)
 
 /** @internal */
 export const makeApp = (options: Options) => {
