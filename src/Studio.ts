@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { FileSystem, HttpServer, type HttpServerError, Socket } from "@effect/platform"
-import { Effect, Layer, Redacted, Schema, type Scope, type SubscriptionRef } from "effect"
+import { Effect, Layer, Redacted, Schema, type Scope } from "effect"
 import { fileURLToPath } from "node:url"
 import { WebSocket as WsWebSocket } from "ws"
 import type * as Agent from "./agent/Agent.js"
@@ -143,6 +143,14 @@ export type LinkState = Runner.LinkState
 export const LinkState = Runner.LinkState
 
 /**
+ * What {@link attach} gives back: the link's state, as it changes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Attached = Runner.Attached
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -181,11 +189,7 @@ export const runnersUrl = (url: string): string => {
 export const attach = (
   agent: Agent.Agent,
   options: AttachOptions
-): Effect.Effect<
-  { readonly state: SubscriptionRef.SubscriptionRef<LinkState> },
-  never,
-  Scope.Scope | FileSystem.FileSystem
-> => {
+): Effect.Effect<Attached, never, Scope.Scope | FileSystem.FileSystem> => {
   const key = options.apiKey
   // The `ws` client, so the key can travel as a header (browsers' WebSocket cannot set one).
   const constructor = Layer.succeed(

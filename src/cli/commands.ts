@@ -12,14 +12,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as OAuth from "../Auth.js"
 import { excerpt } from "../internal/redact.js"
 import { exitWith, failWith, loadConfig, setExitCode } from "./common.js"
-import {
-  errorJson,
-  exitCodeOf,
-  formatStatus,
-  formatTools,
-  renderResult,
-  statusJson
-} from "./format.js"
+import { errorJson, exitCodeOf, formatStatus, formatTools, renderResult, statusJson } from "./format.js"
 
 /** Builds the pool from the config for the length of one command. */
 const withPool = <A, E>(
@@ -75,13 +68,14 @@ const report = <A>(
     onSuccess: (a) =>
       Effect.zipRight(
         json ? Console.log(JSON.stringify(toJson(a), null, 2)) : Console.log(render(a)),
-        unavailable(a).length === 0
-          ? Effect.void
-          : exitWith(unavailable(a).join("\n"), 3)
+        unavailable(a).length === 0 ? Effect.void : exitWith(unavailable(a).join("\n"), 3)
       ),
     onFailure: (error) =>
       json
-        ? Effect.zipRight(Console.log(JSON.stringify(errorJson(error), null, 2)), setExitCode(exitCodeOf(error)))
+        ? Effect.zipRight(
+            Console.log(JSON.stringify(errorJson(error), null, 2)),
+            setExitCode(exitCodeOf(error))
+          )
         : failWith(error)
   })
 

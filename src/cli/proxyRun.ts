@@ -19,21 +19,10 @@ import type { ProxyOptions } from "./proxy.js"
  * @since 0.1.0
  * @category running
  */
-export const run = ({
-  allowedHost,
-  allowedOrigin,
-  apiKey,
-  apiKeyFile,
-  config,
-  host,
-  maxBody,
-  noAuth,
-  port,
-  stateless
-}: ProxyOptions) =>
+export const run = (options: ProxyOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
-    const loaded = yield* loadConfig(config)
+    const loaded = yield* loadConfig(options.config)
     // Upstream elicitation requests are asked of the downstream client.
     const relay = Proxy.elicitationRelay()
     const core = Proxy.layer({ prefixes: Proxy.prefixesOf(loaded), relay }).pipe(
@@ -41,19 +30,20 @@ export const run = ({
     )
     // stdout is the protocol in stdio mode: every log line goes to stderr.
     const logger = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
+    const port = options.port
     const serve = Option.isNone(port)
       ? // Until the client closes stdin; then the pool closes and its children are reaped.
         Proxy.serveStdio.pipe(Effect.provide(core))
-      : Effect.flatMap(Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host }), (key) =>
+      : Effect.flatMap(Auth.resolveApiKey(options, options), (key) =>
           Layer.launch(
             Proxy.layerHttp({
-              host,
+              host: options.host,
               port: port.value,
               apiKey: key,
-              maxBodyBytes: maxBody,
-              allowedHosts: allowedHost,
-              allowedOrigins: allowedOrigin,
-              stateless
+              maxBodyBytes: options.maxBody,
+              allowedHosts: options.allowedHost,
+              allowedOrigins: options.allowedOrigin,
+              stateless: options.stateless
             }).pipe(Layer.provide(core))
           )
         )
@@ -66,7 +56,15 @@ export const run = ({
     // listened on: said plainly in one line (stderr), exit code 2.
     Effect.catchTags({
       InvalidConfig: failWith,
-      ServeError: (error) => exitWith(listenFailure(error, host, Option.getOrElse(port, () => 0)), 2)
+      ServeError: (error) =>
+        exitWith(
+          listenFailure(
+            error,
+            options.host,
+            Option.getOrElse(options.port, () => 0)
+          ),
+          2
+        )
     }),
     Effect.provide(NodeContext.layer)
   )

@@ -63,21 +63,11 @@ const loggerLayer = (tty: boolean) =>
  * @since 0.1.0
  * @category running
  */
-export const run = ({
-  apiKey,
-  apiKeyFile,
-  config,
-  host,
-  maxBody,
-  noAuth,
-  port,
-  protectHealth,
-  waitReady
-}: ServeOptions) =>
+export const run = (options: ServeOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
-    const key = yield* Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host })
-    const loaded = yield* loadConfig(config)
+    const key = yield* Auth.resolveApiKey(options, options)
+    const loaded = yield* loadConfig(options.config)
     // OAuth servers read and renew the tokens `tether auth login` stored.
     const pool = McpPool.layer(loaded).pipe(
       Layer.provide(OAuth.layerDefault),
@@ -85,14 +75,14 @@ export const run = ({
     )
     // The MCP endpoint of `tether proxy`, mounted at /mcp with the same key and body limit.
     const gateway = Layer.unwrapScoped(
-      Effect.map(Proxy.httpHandler({ apiKey: key, maxBodyBytes: maxBody }), (mcp) =>
+      Effect.map(Proxy.httpHandler({ apiKey: key, maxBodyBytes: options.maxBody }), (mcp) =>
         Gateway.layer({
-          host,
-          port,
+          host: options.host,
+          port: options.port,
           apiKey: key,
-          healthOpen: !protectHealth,
-          maxBodyBytes: maxBody,
-          waitReadyMs: waitReady,
+          healthOpen: !options.protectHealth,
+          maxBodyBytes: options.maxBody,
+          waitReadyMs: options.waitReady,
           mcp
         })
       )
@@ -104,7 +94,4 @@ export const run = ({
       Effect.provide(loggerLayer(process.stdout.isTTY === true)),
       Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Info)
     )
-  }).pipe(
-    Effect.provide(NodeContext.layer),
-    Effect.catchAll(failListening(host, port))
-  )
+  }).pipe(Effect.provide(NodeContext.layer), Effect.catchAll(failListening(options.host, options.port)))

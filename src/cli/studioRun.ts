@@ -5,16 +5,7 @@
  */
 import type { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import {
-  Config as EffectConfig,
-  Effect,
-  Layer,
-  LogLevel,
-  Logger,
-  Option,
-  Redacted,
-  type Scope
-} from "effect"
+import { Config as EffectConfig, Effect, Layer, LogLevel, Logger, Option, Redacted, type Scope } from "effect"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import type * as Agent from "../agent/Agent.js"
@@ -44,30 +35,21 @@ const resolveRunnerKey = (option: Option.Option<Redacted.Redacted<string>>) =>
  * @since 0.1.0
  * @category running
  */
-export const run = ({
-  apiKey,
-  apiKeyFile,
-  dataDir,
-  deliveryTimeout,
-  heartbeat,
-  host,
-  noAuth,
-  port
-}: StudioOptions) =>
+export const run = (options: StudioOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
-    if (heartbeat < 50 || deliveryTimeout < 0) {
+    if (options.heartbeat < 50 || options.deliveryTimeout < 0) {
       return yield* exitWith("error: --heartbeat must be 50 ms or more, --delivery-timeout 0 or more", 2)
     }
     // The same key rules as `tether serve` (an empty key is refused; none beyond loopback warns).
-    const key = yield* Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host })
+    const key = yield* Auth.resolveApiKey(options, options)
     const app = Studio.layer({
-      host,
-      port,
-      pageHeartbeatMs: heartbeat,
-      deliveryTimeoutMs: deliveryTimeout,
+      host: options.host,
+      port: options.port,
+      pageHeartbeatMs: options.heartbeat,
+      deliveryTimeoutMs: options.deliveryTimeout,
       apiKey: key,
-      dataDir: Option.map(dataDir, expandHome).pipe(Option.getOrUndefined)
+      dataDir: Option.map(options.dataDir, expandHome).pipe(Option.getOrUndefined)
     })
     return yield* Layer.launch(app).pipe(Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Info))
   }).pipe(
@@ -75,7 +57,7 @@ export const run = ({
     Effect.catchAll((error) =>
       exitWith(
         error._tag === "ServeError"
-          ? listenFailure(error, host, port)
+          ? listenFailure(error, options.host, options.port)
           : error._tag === "InvalidConfig"
             ? formatError(error)
             : `error (${error._tag}): ${error.message}`,
