@@ -23,19 +23,8 @@
  */
 import { type AiError, LanguageModel, Prompt, type Response } from "@effect/ai"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import {
-  Clock,
-  Context,
-  Duration,
-  Effect,
-  Layer,
-  Option,
-  PubSub,
-  Ref,
-  Schema,
-  type Scope,
-  Stream
-} from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Ref, Schema, Stream } from "effect"
+import type { Scope } from "effect"
 import * as ConnectionState from "../ConnectionState.js"
 import type * as Errors from "../Errors.js"
 import { McpPool } from "../McpPool.js"
