@@ -7,7 +7,7 @@
  * | `GET /health` | 200 when every server not marked `optional` is Ready, else 503; per-server JSON |
  * | `GET /metrics` | Prometheus text |
  * | `POST /{server}/{tool}` | the tool's arguments as the JSON body → the tool's result |
- * | `GET /openapi.json`, `GET /docs` | generated from the live catalogue |
+ * | `GET /openapi.json`, `GET /docs` | generated from the live catalog |
  * | `POST /admin/servers/{name}/reconnect` | drop the session and connect again |
  * | `/mcp` | the MCP endpoint of `tether proxy` (Streamable HTTP), when `mcp` is given |
  *

@@ -3,15 +3,15 @@
  * Desktop, VS Code, Cursor, the Inspector, agent frameworks) gets Tether's resilience.
  *
  * - **Aggregation.** Tools, resources, resource templates and prompts of every server, in
- *   one catalogue. Names are prefixed `server__` when more than one server is configured,
+ *   one catalog. Names are prefixed `server__` when more than one server is configured,
  *   unprefixed with one; a server's `prefix` setting in `mcp.json` wins. Resource URIs are
  *   kept as the server gave them (a read goes to the server that listed the URI, or whose
  *   template matches it).
  * - **A down upstream never hides the others.** Its tools, resources and prompts stay
- *   listed from the last catalogue, each description marked `[tether: NAME is reconnecting
+ *   listed from the last catalog, each description marked `[tether: NAME is reconnecting
  *   …]`; a call to it waits for the reconnect within its deadline. `list_changed` goes
- *   downstream only when a catalogue really changed (an upstream's own `list_changed`, or a
- *   reconnect that brought a different catalogue), not when a server merely went down.
+ *   downstream only when a catalog really changed (an upstream's own `list_changed`, or a
+ *   reconnect that brought a different catalog), not when a server merely went down.
  * - **Transparency.** `tools/call` forwards arguments, results, `isError`, progress and
  *   cancellation (a downstream `notifications/cancelled` interrupts the upstream call,
  *   which sends `notifications/cancelled` upstream); upstream log messages go to every

@@ -156,7 +156,7 @@ export interface Agent {
   readonly reset: Effect.Effect<void, SessionStoreError>
   readonly session: Effect.Effect<SessionInfo>
   readonly history: Effect.Effect<ReadonlyArray<Prompt.Message>>
-  readonly tools: Effect.Effect<ReadonlyArray<McpPoolTypes.CatalogueEntry>>
+  readonly tools: Effect.Effect<ReadonlyArray<McpPoolTypes.CatalogEntry>>
   readonly status: Effect.Effect<ReadonlyArray<McpPoolTypes.ConnectionStatus>>
   /** Subscribes now (nothing published after this returns is missed) for the scope's life. */
   readonly subscribe: Effect.Effect<Stream.Stream<AgentEvent.AgentEvent>, never, Scope.Scope>
@@ -398,7 +398,7 @@ export const make = (
             .pipe(Effect.orElseSucceed(() => []))
           listedOnce = true
           yield* watchActive
-          const catalog = ToolCatalog.fromCatalogue(entries)
+          const catalog = ToolCatalog.fromCatalog(entries)
 
           const messages: Array<Prompt.Message> = [
             ...before.messages,

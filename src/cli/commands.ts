@@ -30,7 +30,7 @@ const withPool = <A, E>(
 /**
  * Required servers that are not Ready, one line each (`error (SpawnFailed): broken: …`):
  * `tools` and `status` print what they have, then exit 3 when there is any, so a script
- * never reads an empty catalogue as success.
+ * never reads an empty catalog as success.
  */
 const unavailableRequired = (pool: McpPool.McpPool, only: string | undefined) =>
   Effect.map(pool.status, (all) =>

@@ -175,15 +175,15 @@ export const makeApp = (options: Options) => {
   })
 
   // Without a server filter `tools` cannot fail; the type still says UnknownServer.
-  const catalogue = Effect.flatMap(McpPool.McpPool, (pool) => pool.tools({ timeout: "2 seconds" })).pipe(
+  const catalog = Effect.flatMap(McpPool.McpPool, (pool) => pool.tools({ timeout: "2 seconds" })).pipe(
     Effect.orDie
   )
 
-  const openapi = Effect.map(catalogue, (entries) =>
+  const openapi = Effect.map(catalog, (entries) =>
     json(200, document(entries, { secured: apiKey !== undefined, healthOpen }))
   )
 
-  const docs = Effect.map(catalogue, (entries) => HttpServerResponse.html(docsPage(entries)))
+  const docs = Effect.map(catalog, (entries) => HttpServerResponse.html(docsPage(entries)))
 
   /** Reads the body as a JSON object, or answers 413/400/422 saying what is wrong. */
   const readArgs = Effect.gen(function* () {

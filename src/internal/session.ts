@@ -1,5 +1,5 @@
 /**
- * One MCP session: a `Link` plus an SDK `Client`, initialized, its catalogue loaded and
+ * One MCP session: a `Link` plus an SDK `Client`, initialized, its catalog loaded and
  * its subscriptions restored. A session never outlives its link; the connection opens a
  * new one after every loss.
  *
@@ -243,7 +243,7 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
         ctx.runFork(ctx.onNotification(n as ServerNotification))
       }
 
-      // The session is rebuilt after every reconnect: catalogue, subscriptions and log level.
+      // The session is rebuilt after every reconnect: catalog, subscriptions and log level.
       if (capabilities.tools !== undefined) {
         const tools = yield* listAllTools(session, ctx).pipe(
           Effect.catchIf(
