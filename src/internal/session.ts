@@ -22,6 +22,7 @@ import { Cause, Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
 import type { ServerInfo } from "../ConnectionState.js"
 import type { ElicitationHandler } from "../McpConnection.js"
 import * as Errors from "../Errors.js"
+import { classify } from "./classify.js"
 import type { Policy } from "../Resilience.js"
 import { describe as describeSpec, type ServerSpec } from "../ServerSpec.js"
 import type { AuthManager } from "./auth.js"
@@ -78,7 +79,7 @@ export interface SessionContext {
 const classifyFor =
   (ctx: SessionContext, link: Link) =>
   (cause: unknown): Errors.Classified => {
-    const error = Errors.classify(cause, { server: ctx.name, hasSession: link.sessionId !== undefined })
+    const error = classify(cause, { server: ctx.name, hasSession: link.sessionId !== undefined })
     // The SDK's HTTP error has no headers; the tracked fetch kept the Retry-After.
     return error._tag === "HttpUnavailable" &&
       error.retryAfterMs === undefined &&
