@@ -4,29 +4,10 @@
  * ConformanceAuth.test.ts; results are listed in BENCHMARKS.md.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { execFile } from "node:child_process"
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { runScenario } from "./support/conformance.js"
 
 const run = (scenario: string) =>
-  new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [
-        "node_modules/@modelcontextprotocol/conformance/dist/index.js",
-        "client",
-        "--command",
-        `${process.execPath} --import tsx scripts/conformance-client.ts`,
-        "--scenario",
-        scenario,
-        "-o",
-        mkdtempSync(join(tmpdir(), "tether-conformance-"))
-      ],
-      { timeout: 60_000 },
-      (_error, stdout, stderr) => resolve({ code: child.exitCode, out: `${stdout}\n${stderr}` })
-    )
-  })
+  runScenario(`${process.execPath} --import tsx scripts/conformance-client.ts`, scenario)
 
 describe("MCP client conformance", () => {
   it.each(["initialize", "tools_call", "sse-retry", "elicitation-sep1034-client-defaults"])(

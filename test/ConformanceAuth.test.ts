@@ -7,10 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { build } from "esbuild"
-import { execFile } from "node:child_process"
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { runScenario } from "./support/conformance.js"
 
 const scenarios = [
   "auth/metadata-default",
@@ -37,24 +34,7 @@ const scenarios = [
 // Bundled once: 19 runs of a plain `node` instead of 19 TypeScript compiles of the sources.
 const CLIENT = ".fixtures/conformance-client.mjs"
 
-const run = (scenario: string) =>
-  new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [
-        "node_modules/@modelcontextprotocol/conformance/dist/index.js",
-        "client",
-        "--command",
-        `${process.execPath} ${CLIENT}`,
-        "--scenario",
-        scenario,
-        "-o",
-        mkdtempSync(join(tmpdir(), "tether-conformance-"))
-      ],
-      { timeout: 60_000 },
-      (_error, stdout, stderr) => resolve({ code: child.exitCode, out: `${stdout}\n${stderr}` })
-    )
-  })
+const run = (scenario: string) => runScenario(`${process.execPath} ${CLIENT}`, scenario)
 
 describe("MCP client conformance: auth", () => {
   beforeAll(async () => {

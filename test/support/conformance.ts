@@ -1,0 +1,27 @@
+/**
+ * Runs one scenario of the official MCP client conformance suite
+ * (`@modelcontextprotocol/conformance`) against a client command.
+ */
+import { execFile } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+export const runScenario = (client: string, scenario: string) =>
+  new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [
+        "node_modules/@modelcontextprotocol/conformance/dist/index.js",
+        "client",
+        "--command",
+        client,
+        "--scenario",
+        scenario,
+        "-o",
+        mkdtempSync(join(tmpdir(), "tether-conformance-"))
+      ],
+      { timeout: 60_000 },
+      (_error, stdout, stderr) => resolve({ code: child.exitCode, out: `${stdout}\n${stderr}` })
+    )
+  })
