@@ -2,6 +2,7 @@
  * Runs one scenario of the official MCP client conformance suite
  * (`@modelcontextprotocol/conformance`) against a client command.
  */
+import { expect } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -25,3 +26,11 @@ export const runScenario = (client: string, scenario: string) =>
       (_error, stdout, stderr) => resolve({ code: child.exitCode, out: `${stdout}\n${stderr}` })
     )
   })
+
+/** Runs the scenario and checks that the suite passed it: no failed check, exit code 0. */
+export const expectPasses = async (client: string, scenario: string) => {
+  const { code, out } = await runScenario(client, scenario)
+  expect(out).toContain("OVERALL: PASSED")
+  expect(out).not.toMatch(/\bFAILURE\b/)
+  expect(code).toBe(0)
+}
