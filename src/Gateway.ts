@@ -23,7 +23,7 @@
  */
 import type { HttpApp } from "@effect/platform"
 import { HttpServer, type HttpServerError } from "@effect/platform"
-import { Layer, type Redacted } from "effect"
+import { type Layer, type Redacted } from "effect"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/gateway.js"
 import * as HttpListen from "./internal/httpListen.js"
