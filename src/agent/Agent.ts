@@ -422,22 +422,30 @@ export const make = (
                 })
             )
 
+          /** The turn's last event, with what it came to so far. */
+          const turnEnded = (
+            ended: AgentEvent.TurnEnded["outcome"],
+            answer: string,
+            error?: { readonly tag: string; readonly message: string }
+          ) =>
+            emit(
+              (c) =>
+                new AgentEvent.TurnEnded({
+                  ...c,
+                  sessionId,
+                  turn,
+                  outcome: ended,
+                  text: answer,
+                  steps,
+                  toolCalls: calls.length,
+                  ...(error !== undefined ? { error } : {})
+                })
+            )
+
           const failed = (error: AiError.AiError) =>
             Effect.gen(function* () {
               const message = error.message
-              yield* emit(
-                (c) =>
-                  new AgentEvent.TurnEnded({
-                    ...c,
-                    sessionId,
-                    turn,
-                    outcome: "error",
-                    text: "",
-                    steps,
-                    toolCalls: calls.length,
-                    error: { tag: error._tag, message }
-                  })
-              )
+              yield* turnEnded("error", "", { tag: error._tag, message })
               return yield* new TurnFailed({
                 turn,
                 errorTag: error._tag,
@@ -518,18 +526,7 @@ export const make = (
             .save({ id: sessionId, createdAt: before.createdAt, turns: turn, messages })
             .pipe(Effect.either)
           if (saved._tag === "Right") yield* Ref.set(state, { ...next, updatedAt: saved.right.updatedAt })
-          yield* emit(
-            (c) =>
-              new AgentEvent.TurnEnded({
-                ...c,
-                sessionId,
-                turn,
-                outcome,
-                text,
-                steps,
-                toolCalls: calls.length
-              })
-          )
+          yield* turnEnded(outcome, text)
           return {
             turn,
             outcome,
