@@ -79,7 +79,7 @@ export interface ServerConfig {
 export interface TetherConfig {
   /** In file order; servers with `"disabled": true` are left out. */
   readonly servers: ReadonlyArray<ServerConfig>
-  /** Between server and tool in catalogue names (default `__`). */
+  /** Between server and tool in catalog names (default `__`). */
   readonly namespaceSeparator: string
   readonly maxConnections: number | undefined
   /** Milliseconds. */

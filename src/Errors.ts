@@ -10,7 +10,6 @@
  * @since 0.1.0
  */
 import { Predicate, Schema } from "effect"
-import * as internal from "./internal/classify.js"
 
 const base = {
   /** The server (connection name) the error concerns, when known. */
@@ -382,17 +381,7 @@ export const isLinkFailure = (e: TetherError): boolean =>
   e._tag === "HeartbeatMissed"
 
 /**
- * Turns anything a transport, the MCP SDK, Node or undici threw into one classified
- * Tether error. Pure: the same input always gives the same output.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const classify = (cause: unknown, context?: ClassifyContext): Classified =>
-  internal.classify(cause, context)
-
-/**
- * Extra facts `classify` cannot read from the cause itself.
+ * Extra facts `Transport.classify` cannot read from the cause itself.
  *
  * @since 0.1.0
  * @category models

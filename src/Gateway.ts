@@ -7,7 +7,7 @@
  * | `GET /health` | 200 when every server not marked `optional` is Ready, else 503; per-server JSON |
  * | `GET /metrics` | Prometheus text |
  * | `POST /{server}/{tool}` | the tool's arguments as the JSON body → the tool's result |
- * | `GET /openapi.json`, `GET /docs` | generated from the live catalogue |
+ * | `GET /openapi.json`, `GET /docs` | generated from the live catalog |
  * | `POST /admin/servers/{name}/reconnect` | drop the session and connect again |
  * | `/mcp` | the MCP endpoint of `tether proxy` (Streamable HTTP), when `mcp` is given |
  *
@@ -23,11 +23,10 @@
  */
 import type { HttpApp } from "@effect/platform"
 import { HttpServer, type HttpServerError } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Layer, type Redacted } from "effect"
-import { createServer } from "node:http"
+import { type Layer, type Redacted } from "effect"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/gateway.js"
+import * as HttpListen from "./internal/httpListen.js"
 import type * as McpPool from "./McpPool.js"
 import type * as Prometheus from "./Prometheus.js"
 
@@ -100,14 +99,7 @@ export const app = (options: Options = {}) => internal.makeApp(options)
 export const layer = (
   options: Options = {}
 ): Layer.Layer<never, ServeError, McpPool.McpPool | Prometheus.Prometheus> =>
-  Layer.mergeAll(HttpServer.serve(internal.makeApp(options)), Layer.effectDiscard(internal.announce)).pipe(
-    Layer.provide(
-      NodeHttpServer.layer(() => createServer(), {
-        port: options.port ?? 8000,
-        host: options.host ?? "127.0.0.1"
-      })
-    )
-  )
+  HttpListen.listen(HttpServer.serve(internal.makeApp(options)), options, 8000)
 
 /**
  * The server could not listen (port in use, permission denied).

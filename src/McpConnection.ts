@@ -140,9 +140,9 @@ export interface McpConnection {
   readonly stats: Effect.Effect<Stats>
   /** Waits until the connection is Ready (within the call deadline). */
   readonly awaitReady: (options?: CallOptions) => Effect.Effect<ServerInfo, CallError>
-  /** The last known tool catalogue (refreshed on every reconnect and `tools/list_changed`). */
+  /** The last known tool catalog (refreshed on every reconnect and `tools/list_changed`). */
   readonly tools: Effect.Effect<ReadonlyArray<Tool>>
-  /** The catalogue, then every change. */
+  /** The catalog, then every change. */
   readonly toolChanges: Stream.Stream<ReadonlyArray<Tool>>
   /** Every notification the server sends (resource updates, list changes, logs…). */
   readonly notifications: Stream.Stream<ServerNotification>

@@ -1,6 +1,6 @@
 /**
  * Many MCP servers by name, and per tenant: each an `McpConnection`, connected eagerly or
- * on first use, with an aggregated, namespaced tool catalogue and a status snapshot.
+ * on first use, with an aggregated, namespaced tool catalog and a status snapshot.
  * Tenant connections live in an `RcMap` keyed by (tenant, server): closed after
  * `idleTimeToLive` without use, and never more than `maxConnections` open at once.
  *
@@ -29,16 +29,23 @@ import type * as Resilience from "./Resilience.js"
 import type * as ServerSpec from "./ServerSpec.js"
 
 /**
- * One tool of the aggregated catalogue. `name` is namespaced (`server__tool`).
+ * One tool of the aggregated catalog. `name` is namespaced (`server__tool`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface CatalogueEntry {
+export interface CatalogEntry {
   readonly name: string
   readonly server: string
   readonly tool: Tool
 }
+
+/**
+ * @deprecated use {@link CatalogEntry}
+ * @since 0.1.0
+ * @category models
+ */
+export type CatalogueEntry = CatalogEntry
 
 /**
  * A status line for one connection.
@@ -88,7 +95,7 @@ export interface ServerOptions {
  */
 export interface Options {
   readonly servers: ReadonlyArray<ServerOptions>
-  /** Between server and tool in catalogue names (default `__`). */
+  /** Between server and tool in catalog names (default `__`). */
   readonly namespaceSeparator?: string | undefined
   /** The most tenant connections open at once (default 1,000). */
   readonly maxConnections?: number | undefined
@@ -130,20 +137,20 @@ export interface Calls {
     args?: Record<string, unknown>,
     options?: CallOptions
   ) => Effect.Effect<CallToolResult, Errors.TetherError>
-  /** Calls a tool by its namespaced catalogue name (`server__tool`). */
+  /** Calls a tool by its namespaced catalog name (`server__tool`). */
   readonly call: (
     name: string,
     args?: Record<string, unknown>,
     options?: CallOptions
   ) => Effect.Effect<CallToolResult, Errors.TetherError>
   /**
-   * The aggregated catalogue (or one server's). Waits up to `timeout` (default 5 s) for
+   * The aggregated catalog (or one server's). Waits up to `timeout` (default 5 s) for
    * servers to be Ready; a server that is not contributes its last known tools.
    */
   readonly tools: (options?: {
     readonly server?: string | undefined
     readonly timeout?: Duration.DurationInput | undefined
-  }) => Effect.Effect<ReadonlyArray<CatalogueEntry>, Errors.UnknownServer>
+  }) => Effect.Effect<ReadonlyArray<CatalogEntry>, Errors.UnknownServer>
   readonly status: Effect.Effect<ReadonlyArray<ConnectionStatus>>
   readonly reconnect: (
     server: string

@@ -3,15 +3,15 @@
  * Desktop, VS Code, Cursor, the Inspector, agent frameworks) gets Tether's resilience.
  *
  * - **Aggregation.** Tools, resources, resource templates and prompts of every server, in
- *   one catalogue. Names are prefixed `server__` when more than one server is configured,
+ *   one catalog. Names are prefixed `server__` when more than one server is configured,
  *   unprefixed with one; a server's `prefix` setting in `mcp.json` wins. Resource URIs are
  *   kept as the server gave them (a read goes to the server that listed the URI, or whose
  *   template matches it).
  * - **A down upstream never hides the others.** Its tools, resources and prompts stay
- *   listed from the last catalogue, each description marked `[tether: NAME is reconnecting
+ *   listed from the last catalog, each description marked `[tether: NAME is reconnecting
  *   …]`; a call to it waits for the reconnect within its deadline. `list_changed` goes
- *   downstream only when a catalogue really changed (an upstream's own `list_changed`, or a
- *   reconnect that brought a different catalogue), not when a server merely went down.
+ *   downstream only when a catalog really changed (an upstream's own `list_changed`, or a
+ *   reconnect that brought a different catalog), not when a server merely went down.
  * - **Transparency.** `tools/call` forwards arguments, results, `isError`, progress and
  *   cancellation (a downstream `notifications/cancelled` interrupts the upstream call,
  *   which sends `notifications/cancelled` upstream); upstream log messages go to every
@@ -28,13 +28,12 @@
  * @since 0.1.0
  */
 import { HttpRouter, HttpServer, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import { Console, Context, type Duration, Effect, Layer, type Redacted, type Scope } from "effect"
-import { createServer } from "node:http"
+import { Context, type Duration, Effect, Layer, type Redacted, type Scope } from "effect"
 import type * as Config from "./Config.js"
 import type * as Gateway from "./Gateway.js"
+import * as HttpListen from "./internal/httpListen.js"
 import * as internal from "./internal/proxy.js"
 import * as internalHttp from "./internal/proxyHttp.js"
 import type { ElicitationHandler } from "./McpConnection.js"
@@ -234,9 +233,9 @@ export const httpHandler = (
 export const layerHttp = (
   options: HttpOptions & { readonly host?: string | undefined; readonly port?: number | undefined }
 ): Layer.Layer<never, Gateway.ServeError, Proxy> =>
-  Layer.unwrapScoped(
-    Effect.map(httpHandler(options), (handle) =>
-      Layer.mergeAll(
+  HttpListen.listen(
+    Layer.unwrapScoped(
+      Effect.map(httpHandler(options), (handle) =>
         HttpServer.serve(
           HttpRouter.empty.pipe(
             HttpRouter.all("/mcp", handle),
@@ -244,19 +243,9 @@ export const layerHttp = (
               Effect.succeed(HttpServerResponse.text("not found: the MCP endpoint is /mcp", { status: 404 }))
             )
           )
-        ),
-        Layer.effectDiscard(
-          HttpServer.addressFormattedWith((address) =>
-            Console.log(`LISTENING ${address.replace(/^http:\/\//, "")}`)
-          )
         )
       )
-    )
-  ).pipe(
-    Layer.provide(
-      NodeHttpServer.layer(() => createServer(), {
-        port: options.port ?? 8000,
-        host: options.host ?? "127.0.0.1"
-      })
-    )
+    ),
+    options,
+    8000
   )

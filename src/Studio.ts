@@ -20,13 +20,12 @@
  * @since 0.1.0
  */
 import { FileSystem, HttpServer, type HttpServerError, Socket } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Console, Effect, Layer, Redacted, Schema, type Scope, type SubscriptionRef } from "effect"
-import { createServer } from "node:http"
+import { Effect, Layer, Redacted, Schema, type Scope } from "effect"
 import { fileURLToPath } from "node:url"
 import { WebSocket as WsWebSocket } from "ws"
 import type * as Agent from "./agent/Agent.js"
 import type * as Resilience from "./Resilience.js"
+import * as HttpListen from "./internal/httpListen.js"
 import * as Runner from "./internal/studioRunner.js"
 import * as Server from "./internal/studioServer.js"
 
@@ -125,23 +124,9 @@ export const layer = (
         dataDir: options.dataDir,
         pageScript
       })
-      return Layer.mergeAll(
-        HttpServer.serve(app),
-        Layer.effectDiscard(
-          HttpServer.addressFormattedWith((address) =>
-            Console.log(`LISTENING ${address.replace(/^http:\/\//, "")}`)
-          )
-        )
-      )
+      return HttpServer.serve(app)
     })
-  ).pipe(
-    Layer.provide(
-      NodeHttpServer.layer(() => createServer(), {
-        port: options.port ?? 8300,
-        host: options.host ?? "127.0.0.1"
-      })
-    )
-  )
+  ).pipe((served) => HttpListen.listen(served, options, 8300))
 
 /**
  * The runner's link to a studio.
@@ -156,6 +141,14 @@ export type LinkState = Runner.LinkState
  * @category models
  */
 export const LinkState = Runner.LinkState
+
+/**
+ * What {@link attach} gives back: the link's state, as it changes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Attached = Runner.Attached
 
 /**
  * @since 0.1.0
@@ -196,11 +189,7 @@ export const runnersUrl = (url: string): string => {
 export const attach = (
   agent: Agent.Agent,
   options: AttachOptions
-): Effect.Effect<
-  { readonly state: SubscriptionRef.SubscriptionRef<LinkState> },
-  never,
-  Scope.Scope | FileSystem.FileSystem
-> => {
+): Effect.Effect<Attached, never, Scope.Scope | FileSystem.FileSystem> => {
   const key = options.apiKey
   // The `ws` client, so the key can travel as a header (browsers' WebSocket cannot set one).
   const constructor = Layer.succeed(

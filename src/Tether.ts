@@ -63,7 +63,7 @@ export interface Calls {
     args?: Record<string, unknown>,
     options?: CallOptions
   ) => Promise<CallToolResult>
-  readonly listTools: (server?: string) => Promise<ReadonlyArray<McpPool.CatalogueEntry>>
+  readonly listTools: (server?: string) => Promise<ReadonlyArray<McpPool.CatalogEntry>>
   readonly status: () => Promise<ReadonlyArray<McpPool.ConnectionStatus>>
   readonly reconnect: (server: string) => Promise<void>
 }

@@ -44,4 +44,7 @@ export * as ServerSpec from "./ServerSpec.js"
 export * as Tether from "./Tether.js"
 
 /** @since 0.1.0 */
+export * as Transport from "./Transport.js"
+
+/** @since 0.1.0 */
 export * as WebSocketTransport from "./WebSocketTransport.js"

@@ -7,10 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { build } from "esbuild"
-import { execFile } from "node:child_process"
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { expectPasses } from "./support/conformance.js"
 
 const scenarios = [
   "auth/metadata-default",
@@ -37,25 +34,6 @@ const scenarios = [
 // Bundled once: 19 runs of a plain `node` instead of 19 TypeScript compiles of the sources.
 const CLIENT = ".fixtures/conformance-client.mjs"
 
-const run = (scenario: string) =>
-  new Promise<{ code: number | null; out: string }>((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [
-        "node_modules/@modelcontextprotocol/conformance/dist/index.js",
-        "client",
-        "--command",
-        `${process.execPath} ${CLIENT}`,
-        "--scenario",
-        scenario,
-        "-o",
-        mkdtempSync(join(tmpdir(), "tether-conformance-"))
-      ],
-      { timeout: 60_000 },
-      (_error, stdout, stderr) => resolve({ code: child.exitCode, out: `${stdout}\n${stderr}` })
-    )
-  })
-
 describe("MCP client conformance: auth", () => {
   beforeAll(async () => {
     await build({
@@ -75,12 +53,7 @@ describe("MCP client conformance: auth", () => {
 
   it.each(scenarios)(
     "passes %s",
-    async (scenario) => {
-      const { code, out } = await run(scenario)
-      expect(out).toContain("OVERALL: PASSED")
-      expect(out).not.toMatch(/\bFAILURE\b/)
-      expect(code).toBe(0)
-    },
+    (scenario) => expectPasses(`${process.execPath} ${CLIENT}`, scenario),
     90_000
   )
 })

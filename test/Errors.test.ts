@@ -32,7 +32,7 @@ import { constants as osConstants, tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { WebSocket, WebSocketServer } from "ws"
-import * as Errors from "../src/Errors.js"
+import * as Errors from "../src/Transport.js"
 import {
   ChildExitedError,
   HttpStatusError,

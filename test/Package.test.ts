@@ -11,49 +11,23 @@
  *
  * One pack and one install serve every check; the temporary directory goes at the end.
  */
-import { spawn } from "node:child_process"
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, relative, resolve, sep } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { FIXTURE } from "./support/fixture.js"
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
+import { type Run, runGroup } from "./support/run.js"
 
 /**
  * Runs a command in its own process group; after `timeoutMs` the group (the command and
  * anything it started) is killed and the run reports `code: null`.
  */
-const run = (command: string, args: ReadonlyArray<string>, cwd: string, timeoutMs: number): Promise<Run> =>
-  new Promise((resolvePromise) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_UPDATE_NOTIFIER: "1" }
-    delete env.TETHER_CONFIG
-    const child = spawn(command, args, { cwd, env, detached: true, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL")
-      } catch {
-        // already gone
-      }
-    }, timeoutMs)
-    child.once("error", (error) => {
-      clearTimeout(timer)
-      resolvePromise({ code: -1, stdout, stderr: `${stderr}${error.message}` })
-    })
-    child.once("close", (code) => {
-      clearTimeout(timer)
-      resolvePromise({ code, stdout, stderr })
-    })
-  })
+const run = (command: string, args: ReadonlyArray<string>, cwd: string, timeoutMs: number): Promise<Run> => {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_UPDATE_NOTIFIER: "1" }
+  delete env.TETHER_CONFIG
+  return runGroup(command, args, { cwd, env, timeoutMs })
+}
 
 const ok = (what: string, result: Run): Run => {
   if (result.code !== 0) {

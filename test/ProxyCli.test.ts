@@ -11,6 +11,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { type AddressInfo, createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import {
@@ -302,6 +303,44 @@ describe("tether proxy options", () => {
         )
         expect(run.code).toBe(2)
         expect(run.err).toContain("mcpServers.x.url")
+      }),
+    90_000
+  )
+})
+
+describe("tether proxy --port on a busy port", () => {
+  it.scopedLive(
+    "exits 2 with one line naming the port, no stack trace (as tether serve does)",
+    () =>
+      Effect.gen(function* () {
+        const busy = yield* Effect.acquireRelease(
+          Effect.promise(
+            () =>
+              new Promise<Server>((done) => {
+                const server = createServer()
+                server.listen(0, "127.0.0.1", () => done(server))
+              })
+          ),
+          (server) => Effect.promise(() => new Promise<void>((done) => server.close(() => done())))
+        )
+        const port = (busy.address() as AddressInfo).port
+        const config = writeConfig({ solo: stdioFixture() })
+        const run = yield* Effect.promise(
+          () =>
+            new Promise<{ code: number | null; err: string }>((done) => {
+              const child = execFile(
+                process.execPath,
+                [TETHER, "proxy", "--config", config, "--port", String(port), "--no-auth"],
+                { timeout: 60_000 },
+                (_e, _out, err) => done({ code: child.exitCode, err })
+              )
+            })
+        )
+        expect(run.code, run.err).toBe(2)
+        const lines = run.err.split("\n").filter((l) => l.trim() !== "")
+        expect(lines).toEqual([
+          `error (PortInUse): port ${port} on 127.0.0.1 is already in use; stop what listens there or pick another --port`
+        ])
       }),
     90_000
   )

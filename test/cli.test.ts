@@ -4,19 +4,13 @@
  * output, the exit codes (0 ok · 1 tool error · 2 usage/config · 3 unavailable) and that
  * expected errors never print a stack trace.
  */
-import { spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { FIXTURE } from "./support/fixture.js"
-
-interface Run {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
+import { type Run, runGroup } from "./support/run.js"
 
 /**
  * Runs the CLI in its own process group; after `timeoutMs` the whole group (the CLI and
@@ -25,32 +19,15 @@ interface Run {
 const tether = (
   args: ReadonlyArray<string>,
   options: { readonly env?: Record<string, string>; readonly timeoutMs?: number } = {}
-): Promise<Run> =>
-  new Promise((resolvePromise) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...options.env }
-    if (options.env?.TETHER_CONFIG === undefined) delete env.TETHER_CONFIG
-    const child = spawn(process.execPath, ["bin/tether.js", ...args], {
-      cwd: resolve("."),
-      env,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL")
-      } catch {
-        // already gone
-      }
-    }, options.timeoutMs ?? 60_000)
-    child.once("close", (code) => {
-      clearTimeout(timer)
-      resolvePromise({ code, stdout, stderr })
-    })
+): Promise<Run> => {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env }
+  if (options.env?.TETHER_CONFIG === undefined) delete env.TETHER_CONFIG
+  return runGroup(process.execPath, ["bin/tether.js", ...args], {
+    cwd: resolve("."),
+    env,
+    timeoutMs: options.timeoutMs ?? 60_000
   })
+}
 
 const freePort = () =>
   new Promise<number>((resolvePromise) => {

@@ -241,7 +241,7 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
   for (const e of errs.slice(0, 5)) say(`  error: ${e}`)
   const notes = [
     "Each round is a fresh process: memory per connection = (after − before) / connected, both after a full GC; the before-sample is taken after imports.",
-    "Tether: McpConnection.make per connection (default policy: supervisor + heartbeat fibers each); its connect includes tools/list (the catalogue is kept per connection), the raw connect is initialize only. Raw: SDK Client + SDK WebSocketClientTransport on ws."
+    "Tether: McpConnection.make per connection (default policy: supervisor + heartbeat fibers each); its connect includes tools/list (the catalog is kept per connection), the raw connect is initialize only. Raw: SDK Client + SDK WebSocketClientTransport on ws."
   ]
   for (const note of notes) say(`  note: ${note}`)
   const targets: Array<Target> = [

@@ -23,19 +23,8 @@
  */
 import { type AiError, LanguageModel, Prompt, type Response } from "@effect/ai"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
-import {
-  Clock,
-  Context,
-  Duration,
-  Effect,
-  Layer,
-  Option,
-  PubSub,
-  Ref,
-  Schema,
-  type Scope,
-  Stream
-} from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, PubSub, Ref, Schema, Stream } from "effect"
+import type { Scope } from "effect"
 import * as ConnectionState from "../ConnectionState.js"
 import type * as Errors from "../Errors.js"
 import { McpPool } from "../McpPool.js"
@@ -167,7 +156,7 @@ export interface Agent {
   readonly reset: Effect.Effect<void, SessionStoreError>
   readonly session: Effect.Effect<SessionInfo>
   readonly history: Effect.Effect<ReadonlyArray<Prompt.Message>>
-  readonly tools: Effect.Effect<ReadonlyArray<McpPoolTypes.CatalogueEntry>>
+  readonly tools: Effect.Effect<ReadonlyArray<McpPoolTypes.CatalogEntry>>
   readonly status: Effect.Effect<ReadonlyArray<McpPoolTypes.ConnectionStatus>>
   /** Subscribes now (nothing published after this returns is missed) for the scope's life. */
   readonly subscribe: Effect.Effect<Stream.Stream<AgentEvent.AgentEvent>, never, Scope.Scope>
@@ -409,7 +398,7 @@ export const make = (
             .pipe(Effect.orElseSucceed(() => []))
           listedOnce = true
           yield* watchActive
-          const catalog = ToolCatalog.fromCatalogue(entries)
+          const catalog = ToolCatalog.fromCatalog(entries)
 
           const messages: Array<Prompt.Message> = [
             ...before.messages,
@@ -433,22 +422,30 @@ export const make = (
                 })
             )
 
+          /** The turn's last event, with what it came to so far. */
+          const turnEnded = (
+            ended: AgentEvent.TurnEnded["outcome"],
+            answer: string,
+            error?: { readonly tag: string; readonly message: string }
+          ) =>
+            emit(
+              (c) =>
+                new AgentEvent.TurnEnded({
+                  ...c,
+                  sessionId,
+                  turn,
+                  outcome: ended,
+                  text: answer,
+                  steps,
+                  toolCalls: calls.length,
+                  ...(error !== undefined ? { error } : {})
+                })
+            )
+
           const failed = (error: AiError.AiError) =>
             Effect.gen(function* () {
               const message = error.message
-              yield* emit(
-                (c) =>
-                  new AgentEvent.TurnEnded({
-                    ...c,
-                    sessionId,
-                    turn,
-                    outcome: "error",
-                    text: "",
-                    steps,
-                    toolCalls: calls.length,
-                    error: { tag: error._tag, message }
-                  })
-              )
+              yield* turnEnded("error", "", { tag: error._tag, message })
               return yield* new TurnFailed({
                 turn,
                 errorTag: error._tag,
@@ -529,18 +526,7 @@ export const make = (
             .save({ id: sessionId, createdAt: before.createdAt, turns: turn, messages })
             .pipe(Effect.either)
           if (saved._tag === "Right") yield* Ref.set(state, { ...next, updatedAt: saved.right.updatedAt })
-          yield* emit(
-            (c) =>
-              new AgentEvent.TurnEnded({
-                ...c,
-                sessionId,
-                turn,
-                outcome,
-                text,
-                steps,
-                toolCalls: calls.length
-              })
-          )
+          yield* turnEnded(outcome, text)
           return {
             turn,
             outcome,

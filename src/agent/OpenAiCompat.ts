@@ -29,7 +29,7 @@ import type { HttpClient, HttpClientResponse } from "@effect/platform"
 import { type ConfigError, Duration, Effect, Layer, ParseResult, Schema, Stream } from "effect"
 import * as internalClient from "../internal/openAiClient.js"
 import * as internalConfig from "../internal/openAiConfig.js"
-import { AttemptFailed, malformed, MODULE, requestDetails, snippet } from "../internal/openAiError.js"
+import { malformed, MODULE, snippet, transportError, transportFailed } from "../internal/openAiError.js"
 import {
   finishReasonOf,
   requestBody,
@@ -169,33 +169,16 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         Effect.gen(function* () {
           const response = yield* send("generateText", requestBody(options, provider, false))
           const text = yield* response.text.pipe(
-            Effect.mapError(
-              () =>
-                new AttemptFailed(
-                  new AiError.HttpRequestError({
-                    module: MODULE,
-                    method: "generateText",
-                    reason: "Transport",
-                    request: requestDetails(url),
-                    description: "the connection broke while reading the reply"
-                  }),
-                  true,
-                  undefined
-                )
+            Effect.mapError(() =>
+              transportFailed("generateText", url, "the connection broke while reading the reply")
             ),
             Effect.timeoutFail({
               duration: timeout,
               onTimeout: () =>
-                new AttemptFailed(
-                  new AiError.HttpRequestError({
-                    module: MODULE,
-                    method: "generateText",
-                    reason: "Transport",
-                    request: requestDetails(url),
-                    description: `the reply body did not arrive within ${Duration.format(timeout)}`
-                  }),
-                  true,
-                  undefined
+                transportFailed(
+                  "generateText",
+                  url,
+                  `the reply body did not arrive within ${Duration.format(timeout)}`
                 )
             })
           )
@@ -291,15 +274,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         })
       )
       return response.stream.pipe(
-        Stream.mapError(
-          () =>
-            new AiError.HttpRequestError({
-              module: MODULE,
-              method: "streamText",
-              reason: "Transport",
-              request: requestDetails(url),
-              description: "the connection broke while streaming the reply"
-            })
+        Stream.mapError(() =>
+          transportError("streamText", url, "the connection broke while streaming the reply")
         ),
         Stream.decodeText(),
         // Server-sent events (multi-line data, comments, ids) by @effect/experimental's parser.

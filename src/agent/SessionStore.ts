@@ -21,18 +21,8 @@
 import { Prompt } from "@effect/ai"
 import { FileSystem, KeyValueStore, Path } from "@effect/platform"
 import type * as PlatformError from "@effect/platform/Error"
-import {
-  Clock,
-  Context,
-  Duration,
-  Effect,
-  Layer,
-  Option,
-  ParseResult,
-  Random,
-  Schema,
-  type Scope
-} from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, ParseResult, Random, Schema } from "effect"
+import type { Scope } from "effect"
 import { hostname } from "node:os"
 import * as FileKeyValueStore from "./FileKeyValueStore.js"
 

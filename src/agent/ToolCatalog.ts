@@ -1,5 +1,5 @@
 /**
- * The pool's aggregated MCP tools as @effect/ai `Tool`s: one per catalogue entry, named
+ * The pool's aggregated MCP tools as @effect/ai `Tool`s: one per catalog entry, named
  * `server__tool`, whose JSON Schema is the server's own `inputSchema` (so the model sees
  * exactly what the server declared), plus a reserved tool that catches calls to names the
  * model made up.
@@ -12,7 +12,7 @@
  */
 import { type Toolkit, Tool } from "@effect/ai"
 import { Effect, Schema } from "effect"
-import type { CatalogueEntry } from "../McpPool.js"
+import type { CatalogEntry } from "../McpPool.js"
 
 /**
  * Any JSON object: the parameters of an MCP tool are checked by its server, not here.
@@ -52,14 +52,14 @@ export type AnyTool = Tool.Any
 
 /**
  * A toolkit without handlers (the agent resolves calls itself), and the way back from the
- * name the model sees to the pool's catalogue name.
+ * name the model sees to the pool's catalog name.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Catalog {
   readonly toolkit: Toolkit.WithHandler<Record<string, Tool.Any>>
-  /** The catalogue name (`server__tool`) of a name offered to the model. */
+  /** The catalog name (`server__tool`) of a name offered to the model. */
   readonly resolve: (modelName: string) => string | undefined
   /** The names offered to the model. */
   readonly names: ReadonlyArray<string>
@@ -82,12 +82,12 @@ export const modelNameOf = (name: string, taken: ReadonlySet<string>): string =>
 }
 
 /**
- * Builds the toolkit offered to the model from the pool's catalogue.
+ * Builds the toolkit offered to the model from the pool's catalog.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromCatalogue = (entries: ReadonlyArray<CatalogueEntry>): Catalog => {
+export const fromCatalog = (entries: ReadonlyArray<CatalogEntry>): Catalog => {
   const tools: Record<string, Tool.Any> = {}
   const back = new Map<string, string>()
   const taken = new Set<string>([UnknownTool.name])
@@ -109,6 +109,13 @@ export const fromCatalogue = (entries: ReadonlyArray<CatalogueEntry>): Catalog =
     names: [...back.keys()]
   }
 }
+
+/**
+ * @deprecated use {@link fromCatalog}
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromCatalogue = fromCatalog
 
 /**
  * The tools a provider should put in its request: all but the reserved one.

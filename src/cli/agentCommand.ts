@@ -5,8 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Command, Options } from "@effect/cli"
-import { Effect } from "effect"
+import { Options } from "@effect/cli"
+import { lazyCommand } from "./lazyCommand.js"
 import * as SharedOptions from "./options.js"
 import * as StudioOptions from "./studio.js"
 
@@ -65,13 +65,9 @@ export const agentOptions = {
  * @since 0.1.0
  * @category commands
  */
-export const agentCommand = Command.make("agent", agentOptions, (options) =>
-  Effect.flatMap(
-    Effect.promise(() => import("./agent.js")),
-    (cli) => cli.main(options)
-  )
-).pipe(
-  Command.withDescription(
-    "Chat with an LLM (any OpenAI-compatible endpoint) that uses the tools of every server, with sessions"
-  )
+export const agentCommand = lazyCommand(
+  "agent",
+  agentOptions,
+  () => import("./agent.js").then((m) => m.main),
+  "Chat with an LLM (any OpenAI-compatible endpoint) that uses the tools of every server, with sessions"
 )

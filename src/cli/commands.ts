@@ -6,21 +6,13 @@
  * @since 0.1.0
  */
 import { Console, Effect, Option, Schedule } from "effect"
-import * as Config from "../Config.js"
 import * as Errors from "../Errors.js"
 import * as McpPool from "../McpPool.js"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as OAuth from "../Auth.js"
 import { excerpt } from "../internal/redact.js"
-import {
-  errorJson,
-  exitCodeOf,
-  formatError,
-  formatStatus,
-  formatTools,
-  renderResult,
-  statusJson
-} from "./format.js"
+import { exitWith, failWith, loadConfig, setExitCode } from "./common.js"
+import { errorJson, exitCodeOf, formatStatus, formatTools, renderResult, statusJson } from "./format.js"
 
 /** Builds the pool from the config for the length of one command. */
 const withPool = <A, E>(
@@ -28,9 +20,7 @@ const withPool = <A, E>(
   use: (pool: McpPool.McpPool) => Effect.Effect<A, E>
 ): Effect.Effect<A, E | Errors.InvalidConfig, never> =>
   Effect.gen(function* () {
-    const env = yield* Config.envOverrides
-    const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
-    const loaded = yield* Config.load(path)
+    const loaded = yield* loadConfig(config)
     // OAuth servers read and renew the tokens `tether auth login` stored.
     return yield* Effect.scoped(Effect.flatMap(McpPool.make(loaded), use)).pipe(
       Effect.provide(OAuth.layerDefault)
@@ -40,7 +30,7 @@ const withPool = <A, E>(
 /**
  * Required servers that are not Ready, one line each (`error (SpawnFailed): broken: …`):
  * `tools` and `status` print what they have, then exit 3 when there is any, so a script
- * never reads an empty catalogue as success.
+ * never reads an empty catalog as success.
  */
 const unavailableRequired = (pool: McpPool.McpPool, only: string | undefined) =>
   Effect.map(pool.status, (all) =>
@@ -78,22 +68,15 @@ const report = <A>(
     onSuccess: (a) =>
       Effect.zipRight(
         json ? Console.log(JSON.stringify(toJson(a), null, 2)) : Console.log(render(a)),
-        unavailable(a).length === 0
-          ? Effect.void
-          : Effect.zipRight(
-              Console.error(unavailable(a).join("\n")),
-              Effect.sync(() => {
-                process.exitCode = 3
-              })
-            )
+        unavailable(a).length === 0 ? Effect.void : exitWith(unavailable(a).join("\n"), 3)
       ),
     onFailure: (error) =>
-      Effect.zipRight(
-        json ? Console.log(JSON.stringify(errorJson(error), null, 2)) : Console.error(formatError(error)),
-        Effect.sync(() => {
-          process.exitCode = exitCodeOf(error)
-        })
-      )
+      json
+        ? Effect.zipRight(
+            Console.log(JSON.stringify(errorJson(error), null, 2)),
+            setExitCode(exitCodeOf(error))
+          )
+        : failWith(error)
   })
 
 /**

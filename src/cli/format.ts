@@ -91,7 +91,7 @@ const pad = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
  * @since 0.1.0
  * @category utils
  */
-export const formatTools = (entries: ReadonlyArray<McpPool.CatalogueEntry>): string =>
+export const formatTools = (entries: ReadonlyArray<McpPool.CatalogEntry>): string =>
   entries.length === 0
     ? "no tools (is any server reachable? try `tether status`)"
     : pad([

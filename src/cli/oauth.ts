@@ -14,35 +14,59 @@ import * as SharedOptions from "./options.js"
 
 const run = Effect.promise(() => import("./oauthRun.js"))
 
-const login = Command.make(
-  "login",
-  {
-    config: SharedOptions.config,
-    server: Args.text({ name: "server" }),
-    port: SharedOptions.integerIn("port", 0, 65_535).pipe(
-      Options.withDescription(
-        "Loopback port for the redirect (default: the registered one, else any free port)"
-      ),
-      Options.optional
+const loginOptions = {
+  config: SharedOptions.config,
+  server: Args.text({ name: "server" }),
+  port: SharedOptions.integerIn("port", 0, 65_535).pipe(
+    Options.withDescription(
+      "Loopback port for the redirect (default: the registered one, else any free port)"
     ),
-    noBrowser: Options.boolean("no-browser").pipe(Options.withDescription("Only print the URL"))
-  },
-  (args) => Effect.flatMap(run, (r) => r.login(args))
-).pipe(Command.withDescription("Log in to an OAuth server (authorization code flow, loopback redirect)"))
+    Options.optional
+  ),
+  noBrowser: Options.boolean("no-browser").pipe(Options.withDescription("Only print the URL"))
+}
 
-const status = Command.make(
-  "status",
-  {
-    config: SharedOptions.config,
-    json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text"))
-  },
-  (args) => Effect.flatMap(run, (r) => r.status(args))
+/**
+ * The parsed options of `tether auth login`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LoginOptions = Command.Command.ParseConfig<typeof loginOptions>
+
+const login = Command.make("login", loginOptions, (args) => Effect.flatMap(run, (r) => r.login(args))).pipe(
+  Command.withDescription("Log in to an OAuth server (authorization code flow, loopback redirect)")
+)
+
+const statusOptions = {
+  config: SharedOptions.config,
+  json: Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text"))
+}
+
+/**
+ * The parsed options of `tether auth status`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StatusOptions = Command.Command.ParseConfig<typeof statusOptions>
+
+const status = Command.make("status", statusOptions, (args) =>
+  Effect.flatMap(run, (r) => r.status(args))
 ).pipe(Command.withDescription("Show which OAuth servers have stored tokens (never the tokens)"))
 
-const logout = Command.make(
-  "logout",
-  { config: SharedOptions.config, server: Args.text({ name: "server" }) },
-  (args) => Effect.flatMap(run, (r) => r.logout(args))
+const logoutOptions = { config: SharedOptions.config, server: Args.text({ name: "server" }) }
+
+/**
+ * The parsed options of `tether auth logout`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LogoutOptions = Command.Command.ParseConfig<typeof logoutOptions>
+
+const logout = Command.make("logout", logoutOptions, (args) =>
+  Effect.flatMap(run, (r) => r.logout(args))
 ).pipe(Command.withDescription("Forget the stored tokens and registration of a server"))
 
 /**

@@ -13,15 +13,9 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Console, Effect, Option } from "effect"
 import { spawn } from "node:child_process"
 import * as Auth from "../Auth.js"
-import * as Config from "../Config.js"
 import * as Errors from "../Errors.js"
-import { exitCodeOf, formatError } from "./format.js"
-
-const loadConfig = (config: Option.Option<string>) =>
-  Effect.gen(function* () {
-    const env = yield* Config.envOverrides
-    return yield* Config.load(Option.getOrElse(config, () => env.configPath ?? "./mcp.json"))
-  })
+import { failWith, loadConfig } from "./common.js"
+import type { LoginOptions, LogoutOptions, StatusOptions } from "./oauth.js"
 
 const oauthServers = (config: Option.Option<string>) =>
   Effect.map(loadConfig(config), (loaded) =>
@@ -59,11 +53,35 @@ const openBrowser = (url: string): Effect.Effect<void> =>
     child.unref()
   })
 
-const fail = (error: Errors.TetherError) =>
-  Effect.zipRight(
-    Console.error(formatError(error)),
-    Effect.sync(() => {
-      process.exitCode = exitCodeOf(error)
+/**
+ * Runs a handler with the token store; an expected failure is one line and an exit code.
+ */
+const handled = <A, E extends Errors.TetherError, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.catchAll(failWith), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))
+
+/**
+ * @since 0.1.0
+ * @category handlers
+ */
+export const login = ({ config, noBrowser, port, server }: LoginOptions) =>
+  handled(
+    Effect.gen(function* () {
+      const found = yield* findServer(config, server)
+      const result = yield* Auth.login({
+        server,
+        spec: found.spec,
+        port: Option.getOrUndefined(port),
+        onUrl: (url) =>
+          Effect.zipRight(
+            Console.log(`Open this URL to authorize ${server}:\n\n  ${url}\n\nWaiting for the redirect…`),
+            noBrowser ? Effect.void : openBrowser(url)
+          )
+      })
+      const expires =
+        result.expiresAt === undefined
+          ? ""
+          : ` (access token valid until ${new Date(result.expiresAt).toISOString()})`
+      yield* Console.log(`Logged in to ${server}${expires}. Tokens stored in ${Auth.dataDirectory()}/auth.`)
     })
   )
 
@@ -71,77 +89,35 @@ const fail = (error: Errors.TetherError) =>
  * @since 0.1.0
  * @category handlers
  */
-export const login = ({
-  config,
-  noBrowser,
-  port,
-  server
-}: {
-  readonly config: Option.Option<string>
-  readonly server: string
-  readonly port: Option.Option<number>
-  readonly noBrowser: boolean
-}) =>
-  Effect.gen(function* () {
-    const found = yield* findServer(config, server)
-    const result = yield* Auth.login({
-      server,
-      spec: found.spec,
-      port: Option.getOrUndefined(port),
-      onUrl: (url) =>
-        Effect.zipRight(
-          Console.log(`Open this URL to authorize ${server}:\n\n  ${url}\n\nWaiting for the redirect…`),
-          noBrowser ? Effect.void : openBrowser(url)
+export const status = ({ config, json }: StatusOptions) =>
+  handled(
+    Effect.gen(function* () {
+      const servers = yield* oauthServers(config)
+      const all = yield* Effect.forEach(servers, (s) => Auth.status(s.name, s.spec))
+      if (json) return yield* Console.log(JSON.stringify(all, null, 2))
+      if (all.length === 0) return yield* Console.log('No server has "auth": { "type": "oauth" }.')
+      for (const s of all) {
+        const state = s.loggedIn
+          ? `logged in${s.expiresAt === undefined ? "" : `, access token ${s.expiresAt > Date.now() ? "valid until" : "expired at"} ${new Date(s.expiresAt).toISOString()}`}${s.refreshable ? ", refreshable" : ""}`
+          : s.grantType === "client_credentials"
+            ? "no token yet (fetched on connect)"
+            : `not logged in: run tether auth login ${s.server}`
+        yield* Console.log(
+          `${s.server}  ${s.grantType}  ${state}${s.scope === undefined ? "" : `  scope: ${s.scope}`}`
         )
+      }
     })
-    const expires =
-      result.expiresAt === undefined
-        ? ""
-        : ` (access token valid until ${new Date(result.expiresAt).toISOString()})`
-    yield* Console.log(`Logged in to ${server}${expires}. Tokens stored in ${Auth.dataDirectory()}/auth.`)
-  }).pipe(Effect.catchAll(fail), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))
+  )
 
 /**
  * @since 0.1.0
  * @category handlers
  */
-export const status = ({
-  config,
-  json
-}: {
-  readonly config: Option.Option<string>
-  readonly json: boolean
-}) =>
-  Effect.gen(function* () {
-    const servers = yield* oauthServers(config)
-    const all = yield* Effect.forEach(servers, (s) => Auth.status(s.name, s.spec))
-    if (json) return yield* Console.log(JSON.stringify(all, null, 2))
-    if (all.length === 0) return yield* Console.log('No server has "auth": { "type": "oauth" }.')
-    for (const s of all) {
-      const state = s.loggedIn
-        ? `logged in${s.expiresAt === undefined ? "" : `, access token ${s.expiresAt > Date.now() ? "valid until" : "expired at"} ${new Date(s.expiresAt).toISOString()}`}${s.refreshable ? ", refreshable" : ""}`
-        : s.grantType === "client_credentials"
-          ? "no token yet (fetched on connect)"
-          : `not logged in: run tether auth login ${s.server}`
-      yield* Console.log(
-        `${s.server}  ${s.grantType}  ${state}${s.scope === undefined ? "" : `  scope: ${s.scope}`}`
-      )
-    }
-  }).pipe(Effect.catchAll(fail), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))
-
-/**
- * @since 0.1.0
- * @category handlers
- */
-export const logout = ({
-  config,
-  server
-}: {
-  readonly config: Option.Option<string>
-  readonly server: string
-}) =>
-  Effect.gen(function* () {
-    yield* findServer(config, server)
-    yield* Auth.logout(server)
-    yield* Console.log(`Forgot the stored authorization of ${server}.`)
-  }).pipe(Effect.catchAll(fail), Effect.provide(Auth.layerDefault), Effect.provide(NodeContext.layer))
+export const logout = ({ config, server }: LogoutOptions) =>
+  handled(
+    Effect.gen(function* () {
+      yield* findServer(config, server)
+      yield* Auth.logout(server)
+      yield* Console.log(`Forgot the stored authorization of ${server}.`)
+    })
+  )

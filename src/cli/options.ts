@@ -39,6 +39,27 @@ export const integerIn = (name: string, min: number, max: number): Options.Optio
   )
 
 /**
+ * `--host`: the address a listening command binds (default 127.0.0.1, this machine only).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const host = (description: string): Options.Options<string> =>
+  Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription(description))
+
+/**
+ * `--max-body`: the largest request body a listening command accepts, 1 byte to 1 GiB
+ * (default 1 MiB).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const maxBody: Options.Options<number> = integerIn("max-body", 1, 1024 * 1024 * 1024).pipe(
+  Options.withDefault(1024 * 1024),
+  Options.withDescription("Largest request body in bytes")
+)
+
+/**
  * The API-key options, to spread into a command's options:
  * `Command.make("serve", { ...SharedOptions.auth, … })`; `Auth.resolveApiKey` (in
  * `auth.ts`, loaded when the command runs) turns them into the key.

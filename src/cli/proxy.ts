@@ -5,8 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Command, Options } from "@effect/cli"
-import { Effect } from "effect"
+import { type Command, Options } from "@effect/cli"
+import { lazyCommand } from "./lazyCommand.js"
 import * as SharedOptions from "./options.js"
 
 const options = {
@@ -17,10 +17,7 @@ const options = {
     ),
     Options.optional
   ),
-  host: Options.text("host").pipe(
-    Options.withDefault("127.0.0.1"),
-    Options.withDescription("Address to bind (with --port)")
-  ),
+  host: SharedOptions.host("Address to bind (with --port)"),
   // The same API-key options as `tether serve`; used with --port.
   ...SharedOptions.auth,
   allowedHost: Options.text("allowed-host").pipe(
@@ -31,10 +28,7 @@ const options = {
     Options.withDescription("An Origin to accept besides loopback origins (repeatable)"),
     Options.repeated
   ),
-  maxBody: Options.integer("max-body").pipe(
-    Options.withDefault(1024 * 1024),
-    Options.withDescription("Largest request body in bytes")
-  ),
+  maxBody: SharedOptions.maxBody,
   stateless: Options.boolean("stateless").pipe(
     Options.withDescription("No session state (several proxies behind one load balancer); HTTP only")
   )
@@ -52,13 +46,9 @@ export type ProxyOptions = Command.Command.ParseConfig<typeof options>
  * @since 0.1.0
  * @category commands
  */
-export const proxy = Command.make("proxy", options, (parsed) =>
-  Effect.flatMap(
-    Effect.promise(() => import("./proxyRun.js")),
-    (run) => run.run(parsed)
-  )
-).pipe(
-  Command.withDescription(
-    "Serve every configured MCP server as one MCP server (stdio, or Streamable HTTP with --port), with Tether's reconnects and safe retries"
-  )
+export const proxy = lazyCommand(
+  "proxy",
+  options,
+  () => import("./proxyRun.js").then((m) => m.run),
+  "Serve every configured MCP server as one MCP server (stdio, or Streamable HTTP with --port), with Tether's reconnects and safe retries"
 )

@@ -5,12 +5,12 @@
  * @since 0.1.0
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Console, Effect, Layer, LogLevel, Logger, Option } from "effect"
+import { Effect, Layer, LogLevel, Logger, Option } from "effect"
 import * as Config from "../Config.js"
 import * as McpPool from "../McpPool.js"
 import * as Proxy from "../Proxy.js"
 import * as Auth from "./auth.js"
-import { exitCodeOf, formatError } from "./format.js"
+import { exitWith, failWith, listenFailure, loadConfig } from "./common.js"
 import type { ProxyOptions } from "./proxy.js"
 
 /**
@@ -19,22 +19,10 @@ import type { ProxyOptions } from "./proxy.js"
  * @since 0.1.0
  * @category running
  */
-export const run = ({
-  allowedHost,
-  allowedOrigin,
-  apiKey,
-  apiKeyFile,
-  config,
-  host,
-  maxBody,
-  noAuth,
-  port,
-  stateless
-}: ProxyOptions) =>
+export const run = (options: ProxyOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
-    const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
-    const loaded = yield* Config.load(path)
+    const loaded = yield* loadConfig(options.config)
     // Upstream elicitation requests are asked of the downstream client.
     const relay = Proxy.elicitationRelay()
     const core = Proxy.layer({ prefixes: Proxy.prefixesOf(loaded), relay }).pipe(
@@ -42,19 +30,20 @@ export const run = ({
     )
     // stdout is the protocol in stdio mode: every log line goes to stderr.
     const logger = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
+    const port = options.port
     const serve = Option.isNone(port)
       ? // Until the client closes stdin; then the pool closes and its children are reaped.
         Proxy.serveStdio.pipe(Effect.provide(core))
-      : Effect.flatMap(Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host }), (key) =>
+      : Effect.flatMap(Auth.resolveApiKey(options, options), (key) =>
           Layer.launch(
             Proxy.layerHttp({
-              host,
+              host: options.host,
               port: port.value,
               apiKey: key,
-              maxBodyBytes: maxBody,
-              allowedHosts: allowedHost,
-              allowedOrigins: allowedOrigin,
-              stateless
+              maxBodyBytes: options.maxBody,
+              allowedHosts: options.allowedHost,
+              allowedOrigins: options.allowedOrigin,
+              stateless: options.stateless
             }).pipe(Layer.provide(core))
           )
         )
@@ -63,14 +52,19 @@ export const run = ({
       Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Warning)
     )
   }).pipe(
-    // A bad config or API key file is a usage error: said plainly (stderr), exit code 2.
-    Effect.catchTag("InvalidConfig", (error) =>
-      Effect.zipRight(
-        Console.error(formatError(error)),
-        Effect.sync(() => {
-          process.exitCode = exitCodeOf(error)
-        })
-      )
-    ),
+    // A bad config or API key file is a usage error, and so is a port that cannot be
+    // listened on: said plainly in one line (stderr), exit code 2.
+    Effect.catchTags({
+      InvalidConfig: failWith,
+      ServeError: (error) =>
+        exitWith(
+          listenFailure(
+            error,
+            options.host,
+            Option.getOrElse(options.port, () => 0)
+          ),
+          2
+        )
+    }),
     Effect.provide(NodeContext.layer)
   )

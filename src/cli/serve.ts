@@ -4,16 +4,13 @@
  *
  * @since 0.1.0
  */
-import { Command, Options } from "@effect/cli"
-import { Effect } from "effect"
+import { type Command, Options } from "@effect/cli"
+import { lazyCommand } from "./lazyCommand.js"
 import * as SharedOptions from "./options.js"
 
 const options = {
   config: SharedOptions.config,
-  host: Options.text("host").pipe(
-    Options.withDefault("127.0.0.1"),
-    Options.withDescription("Address to bind")
-  ),
+  host: SharedOptions.host("Address to bind"),
   port: SharedOptions.integerIn("port", 0, 65_535).pipe(
     Options.withDefault(8000),
     Options.withDescription("Port (0: any free port)")
@@ -22,10 +19,7 @@ const options = {
   protectHealth: Options.boolean("protect-health").pipe(
     Options.withDescription("Require the API key for /health too")
   ),
-  maxBody: SharedOptions.integerIn("max-body", 1, 1024 * 1024 * 1024).pipe(
-    Options.withDefault(1024 * 1024),
-    Options.withDescription("Largest request body in bytes")
-  ),
+  maxBody: SharedOptions.maxBody,
   waitReady: SharedOptions.integerIn("wait-ready", 0, SharedOptions.MAX_TIMEOUT_MS).pipe(
     Options.withDefault(5_000),
     Options.withDescription(
@@ -46,14 +40,9 @@ export type ServeOptions = Command.Command.ParseConfig<typeof options>
  * @since 0.1.0
  * @category commands
  */
-export const serve = Command.make("serve", options, (parsed) =>
-  // The gateway's code loads when the command runs, not for `tether --help`.
-  Effect.flatMap(
-    Effect.promise(() => import("./serveRun.js")),
-    (run) => run.run(parsed)
-  )
-).pipe(
-  Command.withDescription(
-    "Serve the configured MCP tools as HTTP, with /health, /metrics, /openapi.json and the MCP endpoint /mcp"
-  )
+export const serve = lazyCommand(
+  "serve",
+  options,
+  () => import("./serveRun.js").then((m) => m.run),
+  "Serve the configured MCP tools as HTTP, with /health, /metrics, /openapi.json and the MCP endpoint /mcp"
 )

@@ -4,19 +4,17 @@
  *
  * @since 0.1.0
  */
-import type { HttpServerError } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as OAuth from "../Auth.js"
-import { Console, Effect, Layer, LogLevel, Logger, Option, Stream } from "effect"
+import { Effect, Layer, LogLevel, Logger, Stream } from "effect"
 import * as Config from "../Config.js"
 import * as ConnectionState from "../ConnectionState.js"
-import type * as Errors from "../Errors.js"
 import * as Gateway from "../Gateway.js"
 import * as McpPool from "../McpPool.js"
 import * as Prometheus from "../Prometheus.js"
 import { excerpt } from "../internal/redact.js"
 import * as Auth from "./auth.js"
-import { exitCodeOf, formatError } from "./format.js"
+import { failListening, loadConfig } from "./common.js"
 import * as Proxy from "../Proxy.js"
 import type { ServeOptions } from "./serve.js"
 
@@ -58,26 +56,6 @@ const loggerLayer = (tty: boolean) =>
     )
   )
 
-const codeOf = (cause: unknown): string | undefined =>
-  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
-    ? cause.code
-    : undefined
-
-/** One line for a listen failure, naming the address. */
-const listenFailure = (error: HttpServerError.ServeError, host: string, port: number): string => {
-  const where = `${host}:${port}`
-  switch (codeOf(error.cause)) {
-    case "EADDRINUSE":
-      return `error (PortInUse): port ${port} on ${host} is already in use; stop what listens there or pick another --port`
-    case "EACCES":
-      return `error (PermissionDenied): not allowed to listen on ${where} (ports below 1024 need privileges); pick another --port`
-    case "EADDRNOTAVAIL":
-      return `error (AddressNotAvailable): ${host} is not an address of this machine; check --host`
-    default:
-      return `error (ListenFailed): could not listen on ${where}: ${excerpt(String(error.cause), 300)}`
-  }
-}
-
 /**
  * Runs the gateway until the process is told to stop. Expected failures (a bad config, an
  * empty API key, a port in use) are one line on stderr and exit 2, like every other command.
@@ -85,22 +63,11 @@ const listenFailure = (error: HttpServerError.ServeError, host: string, port: nu
  * @since 0.1.0
  * @category running
  */
-export const run = ({
-  apiKey,
-  apiKeyFile,
-  config,
-  host,
-  maxBody,
-  noAuth,
-  port,
-  protectHealth,
-  waitReady
-}: ServeOptions) =>
+export const run = (options: ServeOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
-    const key = yield* Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host })
-    const path = Option.getOrElse(config, () => env.configPath ?? "./mcp.json")
-    const loaded = yield* Config.load(path).pipe(Effect.provide(NodeContext.layer))
+    const key = yield* Auth.resolveApiKey(options, options)
+    const loaded = yield* loadConfig(options.config)
     // OAuth servers read and renew the tokens `tether auth login` stored.
     const pool = McpPool.layer(loaded).pipe(
       Layer.provide(OAuth.layerDefault),
@@ -108,14 +75,14 @@ export const run = ({
     )
     // The MCP endpoint of `tether proxy`, mounted at /mcp with the same key and body limit.
     const gateway = Layer.unwrapScoped(
-      Effect.map(Proxy.httpHandler({ apiKey: key, maxBodyBytes: maxBody }), (mcp) =>
+      Effect.map(Proxy.httpHandler({ apiKey: key, maxBodyBytes: options.maxBody }), (mcp) =>
         Gateway.layer({
-          host,
-          port,
+          host: options.host,
+          port: options.port,
           apiKey: key,
-          healthOpen: !protectHealth,
-          maxBodyBytes: maxBody,
-          waitReadyMs: waitReady,
+          healthOpen: !options.protectHealth,
+          maxBodyBytes: options.maxBody,
+          waitReadyMs: options.waitReady,
           mcp
         })
       )
@@ -127,14 +94,4 @@ export const run = ({
       Effect.provide(loggerLayer(process.stdout.isTTY === true)),
       Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Info)
     )
-  }).pipe(
-    Effect.provide(NodeContext.layer),
-    Effect.catchAll((error: Errors.TetherError | HttpServerError.ServeError) =>
-      Effect.zipRight(
-        Console.error(error._tag === "ServeError" ? listenFailure(error, host, port) : formatError(error)),
-        Effect.sync(() => {
-          process.exitCode = error._tag === "ServeError" ? 2 : exitCodeOf(error)
-        })
-      )
-    )
-  )
+  }).pipe(Effect.provide(NodeContext.layer), Effect.catchAll(failListening(options.host, options.port)))

@@ -10,15 +10,13 @@
  *
  * @since 0.1.0
  */
-import { Command, Options } from "@effect/cli"
-import { Effect, type Option, type Redacted } from "effect"
+import { type Command, Options } from "@effect/cli"
+import type { Option, Redacted } from "effect"
+import { lazyCommand } from "./lazyCommand.js"
 import * as SharedOptions from "./options.js"
 
 const options = {
-  host: Options.text("host").pipe(
-    Options.withDefault("127.0.0.1"),
-    Options.withDescription("Address to bind")
-  ),
+  host: SharedOptions.host("Address to bind"),
   port: Options.integer("port").pipe(
     Options.withDefault(8300),
     Options.withDescription("Port (0: any free port)")
@@ -51,12 +49,12 @@ export type StudioOptions = Command.Command.ParseConfig<typeof options>
  * @since 0.1.0
  * @category commands
  */
-export const studio = Command.make("studio", options, (parsed) =>
-  Effect.flatMap(
-    Effect.promise(() => import("./studioRun.js")),
-    (run) => run.run(parsed)
-  )
-).pipe(Command.withDescription("Serve Tether Studio: a live page of the agents that attach with --studio"))
+export const studio = lazyCommand(
+  "studio",
+  options,
+  () => import("./studioRun.js").then((m) => m.run),
+  "Serve Tether Studio: a live page of the agents that attach with --studio"
+)
 
 /**
  * The options `tether agent` takes to attach to a studio.

@@ -5,23 +5,14 @@
  */
 import type { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import {
-  Config as EffectConfig,
-  Console,
-  Effect,
-  Layer,
-  LogLevel,
-  Logger,
-  Option,
-  Redacted,
-  type Scope
-} from "effect"
+import { Config as EffectConfig, Effect, Layer, LogLevel, Logger, Option, Redacted, type Scope } from "effect"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import type * as Agent from "../agent/Agent.js"
 import * as Config from "../Config.js"
 import * as Studio from "../Studio.js"
 import * as Auth from "./auth.js"
+import { exitWith, listenFailure } from "./common.js"
 import { formatError } from "./format.js"
 import type { AgentStudioOptions, StudioOptions } from "./studio.js"
 
@@ -38,55 +29,39 @@ const resolveRunnerKey = (option: Option.Option<Redacted.Redacted<string>>) =>
     )
   })
 
-const failed = (message: string) =>
-  Effect.zipRight(
-    Console.error(message),
-    Effect.sync(() => {
-      process.exitCode = 2
-    })
-  )
-
 /**
  * Runs the studio until SIGINT/SIGTERM.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = ({
-  apiKey,
-  apiKeyFile,
-  dataDir,
-  deliveryTimeout,
-  heartbeat,
-  host,
-  noAuth,
-  port
-}: StudioOptions) =>
+export const run = (options: StudioOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
-    if (heartbeat < 50 || deliveryTimeout < 0) {
-      return yield* failed("error: --heartbeat must be 50 ms or more, --delivery-timeout 0 or more")
+    if (options.heartbeat < 50 || options.deliveryTimeout < 0) {
+      return yield* exitWith("error: --heartbeat must be 50 ms or more, --delivery-timeout 0 or more", 2)
     }
     // The same key rules as `tether serve` (an empty key is refused; none beyond loopback warns).
-    const key = yield* Auth.resolveApiKey({ apiKey, apiKeyFile, noAuth }, { host })
+    const key = yield* Auth.resolveApiKey(options, options)
     const app = Studio.layer({
-      host,
-      port,
-      pageHeartbeatMs: heartbeat,
-      deliveryTimeoutMs: deliveryTimeout,
+      host: options.host,
+      port: options.port,
+      pageHeartbeatMs: options.heartbeat,
+      deliveryTimeoutMs: options.deliveryTimeout,
       apiKey: key,
-      dataDir: Option.map(dataDir, expandHome).pipe(Option.getOrUndefined)
+      dataDir: Option.map(options.dataDir, expandHome).pipe(Option.getOrUndefined)
     })
     return yield* Layer.launch(app).pipe(Logger.withMinimumLogLevel(env.logLevel ?? LogLevel.Info))
   }).pipe(
     Effect.provide(NodeContext.layer),
     Effect.catchAll((error) =>
-      failed(
+      exitWith(
         error._tag === "ServeError"
-          ? `error (ListenFailed): could not listen on ${host}:${port}: ${String(error.cause)}`
+          ? listenFailure(error, options.host, options.port)
           : error._tag === "InvalidConfig"
             ? formatError(error)
-            : `error (${error._tag}): ${error.message}`
+            : `error (${error._tag}): ${error.message}`,
+        2
       )
     )
   )

@@ -19,6 +19,7 @@ import {
 } from "effect"
 import { ConnectionState } from "../ConnectionState.js"
 import * as Errors from "../Errors.js"
+import { classify } from "./classify.js"
 import type { Policy } from "../Resilience.js"
 import { bounded, brief } from "./errorText.js"
 import * as Session from "./session.js"
@@ -163,7 +164,7 @@ const ping = (session: Session.Session, ctx: BreakerContext): Effect.Effect<void
   const timeout = ctx.policy.heartbeat.timeout
   return Effect.tryPromise({
     try: (signal) => session.client.ping({ signal, timeout: timeout + 1_000 }),
-    catch: (e) => Errors.classify(e, { server: ctx.name, hasSession: session.link.sessionId !== undefined })
+    catch: (e) => classify(e, { server: ctx.name, hasSession: session.link.sessionId !== undefined })
   }).pipe(
     Effect.timeoutFail({
       duration: Duration.millis(timeout),

@@ -19,6 +19,7 @@ import {
   ScheduleIntervals
 } from "effect"
 import * as Errors from "../Errors.js"
+import { classify } from "./classify.js"
 import type { CallOptions, Progress } from "../McpConnection.js"
 import * as Metrics from "../Metrics.js"
 import { type Policy, retrySchedule } from "../Resilience.js"
@@ -127,7 +128,7 @@ const launch = <A>(
       // Outside any fiber: whatever happens, `done` runs (a call must never hang).
       let error: Errors.Classified
       try {
-        error = Errors.classify(e, {
+        error = classify(e, {
           server: options.server,
           hasSession: session.link.sessionId !== undefined
         })

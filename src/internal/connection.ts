@@ -129,7 +129,7 @@ export const make = (options: McpConnection.Options) =>
      * synchronously by the call path (one owner, no mirror of a Ref).
      */
     let readySession: Session.Session | undefined
-    /** The catalogue as the call path reads it synchronously; `setTools` is its only writer. */
+    /** The catalog as the call path reads it synchronously; `setTools` is its only writer. */
     let toolList: ReadonlyArray<Tool> = []
     const setTools = (list: ReadonlyArray<Tool>) =>
       Effect.zipRight(

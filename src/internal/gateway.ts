@@ -4,10 +4,10 @@
  *
  * @internal
  */
-import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
 import type { JsonSchemaType } from "@modelcontextprotocol/sdk/validation/types"
-import { Chunk, Clock, Console, Effect, Option, Redacted, Stream } from "effect"
+import { Chunk, Clock, Effect, Option, Redacted, Stream } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import * as ConnectionState from "../ConnectionState.js"
 import * as Errors from "../Errors.js"
@@ -112,11 +112,6 @@ const keyMatches = (expected: Redacted.Redacted<string>, given: string): boolean
 
 const validator = new AjvJsonSchemaValidator()
 
-/** @internal Prints where the gateway listens (tests and scripts wait for this line). */
-export const announce = HttpServer.addressFormattedWith((address) =>
-  Console.log(`LISTENING ${address.replace(/^http:\/\//, "")}`)
-)
-
 /** @internal */
 export const makeApp = (options: Options) => {
   const maxBody = options.maxBodyBytes ?? 1024 * 1024
@@ -180,15 +175,15 @@ export const makeApp = (options: Options) => {
   })
 
   // Without a server filter `tools` cannot fail; the type still says UnknownServer.
-  const catalogue = Effect.flatMap(McpPool.McpPool, (pool) => pool.tools({ timeout: "2 seconds" })).pipe(
+  const catalog = Effect.flatMap(McpPool.McpPool, (pool) => pool.tools({ timeout: "2 seconds" })).pipe(
     Effect.orDie
   )
 
-  const openapi = Effect.map(catalogue, (entries) =>
+  const openapi = Effect.map(catalog, (entries) =>
     json(200, document(entries, { secured: apiKey !== undefined, healthOpen }))
   )
 
-  const docs = Effect.map(catalogue, (entries) => HttpServerResponse.html(docsPage(entries)))
+  const docs = Effect.map(catalog, (entries) => HttpServerResponse.html(docsPage(entries)))
 
   /** Reads the body as a JSON object, or answers 413/400/422 saying what is wrong. */
   const readArgs = Effect.gen(function* () {

@@ -7,6 +7,7 @@
  */
 import { Cause, Duration, Effect, Exit, Metric, Option } from "effect"
 import * as Errors from "../Errors.js"
+import { classify } from "./classify.js"
 import type { Policy } from "../Resilience.js"
 import * as Session from "./session.js"
 
@@ -34,7 +35,7 @@ export const run = (
       const exit = yield* Effect.exit(
         Effect.tryPromise({
           try: (signal) => session.client.ping({ signal, timeout: timeout + 1_000 }),
-          catch: (e) => Errors.classify(e, { server })
+          catch: (e) => classify(e, { server })
         }).pipe(
           Effect.timeoutFail({
             duration: Duration.millis(timeout),

@@ -184,6 +184,13 @@ export const parseJson = (
     return fail(pos, `expected a value, found ${found(pos)}`)
   }
 
+  /** After an item of an object or array: a "," (another item), its close (the end), or an error. */
+  const separator = (close: "}" | "]", after: string): "item" | "end" | Fail => {
+    if (!skip()) return FAIL
+    if (text[pos] === "," || text[pos] === close) return text[pos++] === "," ? "item" : "end"
+    return fail(pos, `expected "," or "${close}" after ${after}, found ${found(pos)}`)
+  }
+
   const object = (path: ReadonlyArray<Key>, depth: number): unknown => {
     pos++
     const out: Record<string, unknown> = {}
@@ -210,16 +217,9 @@ export const parseJson = (
       lines.set(key, line)
       // defineProperty: a "__proto__" key stays a plain property, as with JSON.parse.
       Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true })
-      if (!skip()) return FAIL
-      if (text[pos] === ",") {
-        pos++
-        continue
-      }
-      if (text[pos] === "}") {
-        pos++
-        return out
-      }
-      return fail(pos, `expected "," or "}" after a property value, found ${found(pos)}`)
+      const next = separator("}", "a property value")
+      if (next === "item") continue
+      return next === "end" ? out : FAIL
     }
   }
 
@@ -235,16 +235,9 @@ export const parseJson = (
       const v = value([...path, out.length], depth + 1)
       if (v === FAIL) return FAIL
       out.push(v)
-      if (!skip()) return FAIL
-      if (text[pos] === ",") {
-        pos++
-        continue
-      }
-      if (text[pos] === "]") {
-        pos++
-        return out
-      }
-      return fail(pos, `expected "," or "]" after an array element, found ${found(pos)}`)
+      const next = separator("]", "an array element")
+      if (next === "item") continue
+      return next === "end" ? out : FAIL
     }
   }
 

@@ -15,6 +15,7 @@ import type {
   RequestId
 } from "@modelcontextprotocol/sdk/types.js"
 import * as Errors from "../Errors.js"
+import { classify } from "./classify.js"
 import type { ServerSpec } from "../ServerSpec.js"
 import { reveal } from "../ServerSpec.js"
 import { WebSocketClientTransport } from "../WebSocketTransport.js"
@@ -279,7 +280,7 @@ export class Link implements Transport {
     // A transport we did not write may fail a send after the server took the request.
     if (this.spec.type === "custom") return false
     if (this.spec.type !== "http" && this.spec.type !== "sse") return true
-    const classified = Errors.classify(error, {
+    const classified = classify(error, {
       server: this.options.server,
       hasSession: this.sessionId !== undefined
     })

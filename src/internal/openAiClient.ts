@@ -26,7 +26,8 @@ import {
   MODULE,
   requestDetails,
   snippet,
-  TRANSIENT_STATUS
+  TRANSIENT_STATUS,
+  transportFailed
 } from "./openAiError.js"
 
 /** @internal One retry about to happen, for whoever wants to show it. */
@@ -110,18 +111,7 @@ export const makeClient = Effect.fnUntraced(function* (options: Options) {
         ),
         Effect.timeoutFail({
           duration: timeout,
-          onTimeout: () =>
-            new AttemptFailed(
-              new AiError.HttpRequestError({
-                module: MODULE,
-                method,
-                reason: "Transport",
-                request: requestDetails(url),
-                description: `no answer within ${Duration.format(timeout)}`
-              }),
-              true,
-              undefined
-            )
+          onTimeout: () => transportFailed(method, url, `no answer within ${Duration.format(timeout)}`)
         })
       )
       if (response.status >= 200 && response.status < 300) return response

@@ -34,6 +34,23 @@ export const requestDetails = (url: string) => ({
   headers: { "content-type": "application/json" }
 })
 
+/**
+ * @internal The link to the provider broke or stalled (`description` says how): an
+ * `HttpRequestError` of reason `Transport`.
+ */
+export const transportError = (method: string, url: string, description: string) =>
+  new AiError.HttpRequestError({
+    module: MODULE,
+    method,
+    reason: "Transport",
+    request: requestDetails(url),
+    description
+  })
+
+/** @internal A failed attempt that broke on the link: another attempt may help. */
+export const transportFailed = (method: string, url: string, description: string) =>
+  new AttemptFailed(transportError(method, url, description), true, undefined)
+
 /** @internal */
 export const malformed = (method: string, description: string, cause?: unknown) =>
   new AttemptFailed(

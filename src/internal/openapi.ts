@@ -1,12 +1,12 @@
 /**
- * The gateway's OpenAPI document, built from the live tool catalogue. It is assembled as
+ * The gateway's OpenAPI document, built from the live tool catalog. It is assembled as
  * plain data rather than through @effect/platform's `HttpApi`/`OpenApi`, because the
  * routes and their request schemas (each tool's JSON Schema) are only known at run time
  * and change when servers reconnect or send `tools/list_changed`.
  *
  * @internal
  */
-import type { CatalogueEntry } from "../McpPool.js"
+import type { CatalogEntry } from "../McpPool.js"
 import { VERSION } from "./version.js"
 
 /** @internal The largest `x-tether-timeout-ms` (and CLI `--timeout`) accepted: one hour. */
@@ -47,7 +47,7 @@ const errorResponse = (description: string) => ({
 
 /** @internal */
 export const document = (
-  entries: ReadonlyArray<CatalogueEntry>,
+  entries: ReadonlyArray<CatalogEntry>,
   options: { readonly secured: boolean; readonly healthOpen: boolean }
 ): Record<string, unknown> => {
   const security = options.secured ? [{ bearer: [] }] : []
@@ -146,7 +146,7 @@ const escape = (s: string) =>
  *
  * @internal
  */
-export const docsPage = (entries: ReadonlyArray<CatalogueEntry>): string => {
+export const docsPage = (entries: ReadonlyArray<CatalogEntry>): string => {
   const rows = entries
     .map(
       (e) =>

@@ -1,6 +1,6 @@
 /**
  * The machinery of `McpPool`: default connections memoized in the pool's scope, tenant
- * connections in an `RcMap` (idle TTL, capacity), the catalogue and status views.
+ * connections in an `RcMap` (idle TTL, capacity), the catalog and status views.
  *
  * @internal
  */
@@ -9,7 +9,7 @@ import * as Config from "../Config.js"
 import * as Errors from "../Errors.js"
 import * as McpConnection from "../McpConnection.js"
 import type {
-  CatalogueEntry,
+  CatalogEntry,
   Calls,
   ConnectionStatus,
   McpPool,
@@ -228,7 +228,7 @@ export const make = (options: Options | Config.TetherConfig) =>
           Effect.gen(function* () {
             const known = yield* conn.tools
             if (known.length > 0 && !known.some((t) => t.name === tool)) {
-              // The catalogue may be stale: ask once before calling the tool unknown.
+              // The catalog may be stale: ask once before calling the tool unknown.
               const fresh = yield* conn.listTools(callOptions)
               if (!fresh.some((t) => t.name === tool)) {
                 return yield* new Errors.UnknownTool({
@@ -276,14 +276,14 @@ export const make = (options: Options | Config.TetherConfig) =>
                   Effect.ignore,
                   Effect.zipRight(conn.tools),
                   Effect.map((list) =>
-                    list.map((tool): CatalogueEntry => ({
+                    list.map((tool): CatalogEntry => ({
                       name: `${server.name}${separator}${tool.name}`,
                       server: server.name,
                       tool
                     }))
                   )
                 )
-              ).pipe(Effect.orElseSucceed((): ReadonlyArray<CatalogueEntry> => [])),
+              ).pipe(Effect.orElseSucceed((): ReadonlyArray<CatalogEntry> => [])),
             { concurrency: "unbounded" }
           )
           return perServer.flat()

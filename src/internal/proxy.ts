@@ -1,7 +1,7 @@
 /**
- * The machinery of `Proxy`: one aggregated catalogue over the pool's servers, SDK `Server`s
+ * The machinery of `Proxy`: one aggregated catalog over the pool's servers, SDK `Server`s
  * (one per downstream session) whose handlers call the pool, and the watchers that turn
- * catalogue changes and server notifications below into notifications above.
+ * catalog changes and server notifications below into notifications above.
  *
  * The proxy owns no resilience: waiting for a reconnect, retries and `OutcomeUnknown` come
  * from the connections; this file only translates them into MCP results and errors.
@@ -196,7 +196,7 @@ export const make = (options: Options = {}) =>
         discard: true
       })
 
-    // --- the catalogue ---------------------------------------------------------------------
+    // --- the catalog ---------------------------------------------------------------------
     /** A server's connection once it had its first chance to connect (bounded by `listWait`). */
     const settled = (server: string, conn: McpConnection) =>
       Effect.gen(function* () {
@@ -311,7 +311,7 @@ export const make = (options: Options = {}) =>
       Effect.gen(function* () {
         const target = route(name, (s, local) => (toolsNow.get(s) ?? []).some((t) => t.name === local))
         if (target === undefined) return yield* Effect.fail(unknownName("tool", name))
-        // Straight to the connection, not `pool.callTool`: a name the catalogue does not
+        // Straight to the connection, not `pool.callTool`: a name the catalog does not
         // know goes to the server too, which answers it as it would a direct client.
         return yield* connections
           .get(target.server)!
@@ -348,7 +348,7 @@ export const make = (options: Options = {}) =>
         )
       })
 
-    // --- watchers: catalogue changes and notifications below → notifications above ----------
+    // --- watchers: catalog changes and notifications below → notifications above ----------
     const toolKey = () =>
       JSON.stringify(
         servers.map((s) =>
@@ -364,7 +364,7 @@ export const make = (options: Options = {}) =>
     })
 
     const offerKey = (offer: Offer) => JSON.stringify([offer.resources, offer.templates])
-    /** After a reconnect the catalogue may differ: compare, and say so when it did. */
+    /** After a reconnect the catalog may differ: compare, and say so when it did. */
     const recheckOffer = (server: string, conn: McpConnection) =>
       Effect.gen(function* () {
         const before = offers.get(server)!

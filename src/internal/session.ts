@@ -1,5 +1,5 @@
 /**
- * One MCP session: a `Link` plus an SDK `Client`, initialized, its catalogue loaded and
+ * One MCP session: a `Link` plus an SDK `Client`, initialized, its catalog loaded and
  * its subscriptions restored. A session never outlives its link; the connection opens a
  * new one after every loss.
  *
@@ -22,6 +22,7 @@ import { Cause, Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
 import type { ServerInfo } from "../ConnectionState.js"
 import type { ElicitationHandler } from "../McpConnection.js"
 import * as Errors from "../Errors.js"
+import { classify } from "./classify.js"
 import type { Policy } from "../Resilience.js"
 import { describe as describeSpec, type ServerSpec } from "../ServerSpec.js"
 import type { AuthManager } from "./auth.js"
@@ -78,7 +79,7 @@ export interface SessionContext {
 const classifyFor =
   (ctx: SessionContext, link: Link) =>
   (cause: unknown): Errors.Classified => {
-    const error = Errors.classify(cause, { server: ctx.name, hasSession: link.sessionId !== undefined })
+    const error = classify(cause, { server: ctx.name, hasSession: link.sessionId !== undefined })
     // The SDK's HTTP error has no headers; the tracked fetch kept the Retry-After.
     return error._tag === "HttpUnavailable" &&
       error.retryAfterMs === undefined &&
@@ -243,7 +244,7 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
         ctx.runFork(ctx.onNotification(n as ServerNotification))
       }
 
-      // The session is rebuilt after every reconnect: catalogue, subscriptions and log level.
+      // The session is rebuilt after every reconnect: catalog, subscriptions and log level.
       if (capabilities.tools !== undefined) {
         const tools = yield* listAllTools(session, ctx).pipe(
           Effect.catchIf(

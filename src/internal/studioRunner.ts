@@ -46,6 +46,11 @@ export type LinkState = Data.TaggedEnum<{
 /** @internal */
 export const LinkState = Data.taggedEnum<LinkState>()
 
+/** @internal What `attach` gives back: the link's state, as it changes. */
+export interface Attached {
+  readonly state: SubscriptionRef.SubscriptionRef<LinkState>
+}
+
 /** @internal */
 export class LinkLost extends Data.TaggedError("LinkLost")<{
   readonly reason: "Open" | "Closed" | "HeartbeatMissed" | "Protocol"
@@ -115,11 +120,7 @@ const MAX_IDS = 1_000
 export const attach = (
   agent: Agent.Agent,
   options: AttachOptions
-): Effect.Effect<
-  { readonly state: SubscriptionRef.SubscriptionRef<LinkState> },
-  never,
-  Scope.Scope | Socket.WebSocketConstructor | FileSystem.FileSystem
-> =>
+): Effect.Effect<Attached, never, Scope.Scope | Socket.WebSocketConstructor | FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const heartbeatMs = options.heartbeatMs ?? 5_000
     const misses = options.misses ?? 2

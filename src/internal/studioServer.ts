@@ -414,72 +414,69 @@ export const makeApp = (options: ServerOptions) =>
     const badFrame = (where: string, text: string) =>
       Effect.logWarning(`studio: ignored a malformed ${where} frame (${text.length} characters)`)
 
-    const runnerRoute = Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      if (!authorized(request, false)) return unauthorized
-      const socket = yield* request.upgrade
-      yield* runSocket(socket, (send, stop) =>
-        Effect.gen(function* () {
-          const now = yield* Clock.currentTimeMillis
-          const runner: Runner = {
-            conn: nextConn++,
-            runnerId: undefined,
-            heartbeatMs: 5_000,
-            misses: 2,
-            lastBeat: now,
-            send: (m) => send(encode(m)),
-            close: stop
-          }
-          yield* locked(Effect.sync(() => runners.set(runner.conn, runner)))
-          yield* Effect.addFinalizer(() => runnerLost(runner))
-          yield* runner.send({ _tag: "Welcome", studioId })
-          return (frame: string) =>
-            Either.match(Protocol.decodeFromRunner(frame), {
-              onLeft: () => badFrame("runner", frame),
-              onRight: (message) => onRunner(runner, message)
-            })
-        })
-      )
-      return HttpServerResponse.empty()
-    })
+    /** A WebSocket endpoint: the key is checked (from a cookie too on page routes), then `runSocket`. */
+    const socketRoute = (allowCookie: boolean, start: Parameters<typeof runSocket>[1]) =>
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        if (!authorized(request, allowCookie)) return unauthorized
+        yield* runSocket(yield* request.upgrade, start)
+        return HttpServerResponse.empty()
+      })
 
-    const pageRoute = Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      if (!authorized(request, true)) return unauthorized
-      const socket = yield* request.upgrade
-      yield* runSocket(socket, (sendText, stop) =>
-        Effect.gen(function* () {
-          const send = (m: Protocol.ToPage) => sendText(encode(m))
-          // Subscribe and snapshot under the lock: every change after the snapshot is queued.
-          const updates = yield* locked(
-            Effect.gen(function* () {
-              const sub = yield* PubSub.subscribe(pages)
-              yield* send({ _tag: "Hello", studioId, sessions: [...sessions.values()].map(view) })
-              return sub
+    const runnerRoute = socketRoute(false, (send, stop) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const runner: Runner = {
+          conn: nextConn++,
+          runnerId: undefined,
+          heartbeatMs: 5_000,
+          misses: 2,
+          lastBeat: now,
+          send: (m) => send(encode(m)),
+          close: stop
+        }
+        yield* locked(Effect.sync(() => runners.set(runner.conn, runner)))
+        yield* Effect.addFinalizer(() => runnerLost(runner))
+        yield* runner.send({ _tag: "Welcome", studioId })
+        return (frame: string) =>
+          Either.match(Protocol.decodeFromRunner(frame), {
+            onLeft: () => badFrame("runner", frame),
+            onRight: (message) => onRunner(runner, message)
+          })
+      })
+    )
+
+    const pageRoute = socketRoute(true, (sendText, stop) =>
+      Effect.gen(function* () {
+        const send = (m: Protocol.ToPage) => sendText(encode(m))
+        // Subscribe and snapshot under the lock: every change after the snapshot is queued.
+        const updates = yield* locked(
+          Effect.gen(function* () {
+            const sub = yield* PubSub.subscribe(pages)
+            yield* send({ _tag: "Hello", studioId, sessions: [...sessions.values()].map(view) })
+            return sub
+          })
+        )
+        yield* Queue.take(updates).pipe(Effect.flatMap(send), Effect.forever, Effect.forkScoped)
+        // The page pings every `pageHeartbeatMs`; a page silent for 3 intervals is gone.
+        let lastBeat = yield* Clock.currentTimeMillis
+        yield* Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          if (now - lastBeat > options.pageHeartbeatMs * 3) yield* stop
+        }).pipe(
+          Effect.repeat({ schedule: Schedule.spaced(Duration.millis(options.pageHeartbeatMs)) }),
+          Effect.forkScoped
+        )
+        return (frame: string) =>
+          Effect.gen(function* () {
+            lastBeat = yield* Clock.currentTimeMillis
+            yield* Either.match(Protocol.decodeFromPage(frame), {
+              onLeft: () => badFrame("page", frame),
+              onRight: (message) => onPage(send, message)
             })
-          )
-          yield* Queue.take(updates).pipe(Effect.flatMap(send), Effect.forever, Effect.forkScoped)
-          // The page pings every `pageHeartbeatMs`; a page silent for 3 intervals is gone.
-          let lastBeat = yield* Clock.currentTimeMillis
-          yield* Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            if (now - lastBeat > options.pageHeartbeatMs * 3) yield* stop
-          }).pipe(
-            Effect.repeat({ schedule: Schedule.spaced(Duration.millis(options.pageHeartbeatMs)) }),
-            Effect.forkScoped
-          )
-          return (frame: string) =>
-            Effect.gen(function* () {
-              lastBeat = yield* Clock.currentTimeMillis
-              yield* Either.match(Protocol.decodeFromPage(frame), {
-                onLeft: () => badFrame("page", frame),
-                onRight: (message) => onPage(send, message)
-              })
-            })
-        })
-      )
-      return HttpServerResponse.empty()
-    })
+          })
+      })
+    )
 
     const health = locked(
       Effect.sync(() =>
