@@ -7,6 +7,7 @@ import { HttpRouter, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import {
   type CallToolResult,
@@ -16,12 +17,16 @@ import {
   type Root
 } from "@modelcontextprotocol/sdk/types.js"
 import { Context, Effect, Layer } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
 import * as McpConnection from "../src/McpConnection.js"
 import * as McpPool from "../src/McpPool.js"
 import * as Proxy from "../src/Proxy.js"
 import type * as ServerSpec from "../src/ServerSpec.js"
-import { stdioSpec } from "./support/fixture.js"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import { FIXTURE, stdioSpec } from "./support/fixture.js"
 
 const textOf = (result: { readonly content?: ReadonlyArray<{ type: string; text?: string }> }): string =>
   (result.content ?? [])
@@ -146,7 +151,11 @@ const serveProxy = Effect.gen(function* () {
 })
 
 /** A downstream SDK client; `capable` declares sampling and roots and answers them. */
-const downstream = (url: string, capable: { readonly roots: () => ReadonlyArray<Root> } | undefined) =>
+const downstream = (
+  url: string,
+  capable: { readonly roots: () => ReadonlyArray<Root> } | undefined,
+  transport: () => Transport = () => new StreamableHTTPClientTransport(new URL(url))
+) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const client = new Client(
@@ -160,7 +169,7 @@ const downstream = (url: string, capable: { readonly roots: () => ReadonlyArray<
         })
         client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [...capable.roots()] }))
       }
-      await client.connect(new StreamableHTTPClientTransport(new URL(url)))
+      await client.connect(transport())
       return client
     }),
     (client) => Effect.promise(() => client.close())
@@ -216,5 +225,35 @@ describe("tether proxy relays sampling and roots", () => {
         )
         expect(after.roots).toEqual(roots)
       })
+  )
+
+  it.scopedLive(
+    "the tether proxy CLI over stdio relays sampling and roots to its client",
+    () =>
+      Effect.gen(function* () {
+        const config = join(mkdtempSync(join(tmpdir(), "tether-relay-")), "mcp.json")
+        writeFileSync(
+          config,
+          JSON.stringify({
+            mcpServers: { solo: { command: process.execPath, args: [FIXTURE, "--transport", "stdio"] } }
+          })
+        )
+        // Closing the client closes the proxy's stdin: the proxy and its upstream exit.
+        const client = yield* downstream(
+          "",
+          { roots: () => ROOTS },
+          () =>
+            new StdioClientTransport({
+              command: process.execPath,
+              args: [resolve("bin/tether.js"), "proxy", "--config", config],
+              stderr: "pipe"
+            })
+        )
+        expect(JSON.parse(textOf(yield* call(client, "sample", { prompt: "over stdio" })))).toEqual(
+          answerOf("over stdio")
+        )
+        expect(JSON.parse(textOf(yield* call(client, "roots")))).toEqual({ roots: ROOTS, changes: 0 })
+      }),
+    90_000
   )
 })
