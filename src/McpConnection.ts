@@ -22,6 +22,8 @@
  */
 import type {
   CallToolResult,
+  CreateMessageRequest,
+  CreateMessageResult,
   ElicitRequest,
   ElicitResult,
   GetPromptResult,
@@ -30,6 +32,7 @@ import type {
   ReadResourceResult,
   Resource,
   ResourceTemplate,
+  Root,
   ServerNotification,
   Tool
 } from "@modelcontextprotocol/sdk/types.js"
@@ -173,6 +176,12 @@ export interface McpConnection {
   readonly ping: (options?: CallOptions) => Effect.Effect<number, CallError>
   /** Drops the current session (if any) and connects again now, with a fresh schedule. */
   readonly reconnect: Effect.Effect<void>
+  /**
+   * Tells the server the client's roots changed (`notifications/roots/list_changed`), so it
+   * asks the `roots` handler again. Nothing is sent without a `roots` handler or while
+   * disconnected (a new session asks for roots anyway).
+   */
+  readonly rootsChanged: Effect.Effect<void>
 }
 
 /**
@@ -207,6 +216,18 @@ export declare namespace McpConnection {
      * declared and servers do not elicit.
      */
     readonly elicitation?: ElicitationHandler | undefined
+    /**
+     * Answers the server's `sampling/createMessage` requests (an LLM completion the server
+     * asks the client for). When given, the client declares the sampling capability; the
+     * handler is interrupted when the server cancels its request, and a failure is sent
+     * back as an error with a short reason. Without it, servers do not sample.
+     */
+    readonly sampling?: SamplingHandler | undefined
+    /**
+     * Answers the server's `roots/list` requests. When given, the client declares the roots
+     * capability (with `listChanged`; see `rootsChanged`). Without it, servers see no roots.
+     */
+    readonly roots?: RootsHandler | undefined
   }
 }
 
@@ -217,6 +238,24 @@ export declare namespace McpConnection {
  * @category models
  */
 export type ElicitationHandler = (request: ElicitRequest["params"]) => Effect.Effect<ElicitResult, unknown>
+
+/**
+ * Answers one `sampling/createMessage` request with the model's message.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SamplingHandler = (
+  request: CreateMessageRequest["params"]
+) => Effect.Effect<CreateMessageResult, unknown>
+
+/**
+ * The client's roots (directories or files a server may work in), asked at every `roots/list`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RootsHandler = () => Effect.Effect<ReadonlyArray<Root>, unknown>
 
 /**
  * An elicitation handler that accepts every form with the schema's defaults (what an

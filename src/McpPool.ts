@@ -24,7 +24,13 @@ import type * as Config from "./Config.js"
 import type { ConnectionState } from "./ConnectionState.js"
 import type * as Errors from "./Errors.js"
 import * as internal from "./internal/pool.js"
-import type { CallOptions, ElicitationHandler, McpConnection } from "./McpConnection.js"
+import type {
+  CallOptions,
+  ElicitationHandler,
+  McpConnection,
+  RootsHandler,
+  SamplingHandler
+} from "./McpConnection.js"
 import type * as Resilience from "./Resilience.js"
 import type * as ServerSpec from "./ServerSpec.js"
 
@@ -103,6 +109,10 @@ export interface Options {
   readonly idleTimeToLive?: Duration.DurationInput | undefined
   /** Answers servers' elicitation requests, for every connection of the pool. */
   readonly elicitation?: ElicitationHandler | undefined
+  /** Answers servers' `sampling/createMessage` requests, for every connection of the pool. */
+  readonly sampling?: SamplingHandler | undefined
+  /** Answers servers' `roots/list` requests, for every connection of the pool. */
+  readonly roots?: RootsHandler | undefined
 }
 
 /**

@@ -36,7 +36,7 @@ import type * as Gateway from "./Gateway.js"
 import * as HttpListen from "./internal/httpListen.js"
 import * as internal from "./internal/proxy.js"
 import * as internalHttp from "./internal/proxyHttp.js"
-import type { ElicitationHandler } from "./McpConnection.js"
+import type { ElicitationHandler, RootsHandler, SamplingHandler } from "./McpConnection.js"
 import type * as McpPool from "./McpPool.js"
 
 /**
@@ -63,37 +63,80 @@ export interface Options {
   readonly prefixes?: Readonly<Record<string, string>> | undefined
   /** How long a listing waits for a server that is still making its first connection (default 5 s). */
   readonly listWait?: Duration.DurationInput | undefined
-  /** Give the pool this relay's `handler` as its `elicitation` handler (see {@link elicitationRelay}). */
+  /** Give the pool this relay's `handlers` (or `handler` as its `elicitation`); see {@link elicitationRelay}. */
   readonly relay?: ElicitationRelay | undefined
 }
 
 /**
- * Forwards the upstream servers' `elicitation/create` requests to a downstream client:
- * the pool is built with `handler`, the proxy binds it. The request goes to the session
- * with the most recent tool call in flight whose client declared the elicitation
- * capability; with none, the answer is `decline`.
+ * Forwards the upstream servers' requests to a downstream client: the pool is built with
+ * `handlers` (or `handler` for elicitation alone), the proxy binds them.
+ *
+ * - `elicitation/create` goes to the session with the most recent tool call in flight whose
+ *   client declared the elicitation capability; with none, the answer is `decline`.
+ * - `sampling/createMessage` goes to such a session that declared `sampling`; with none,
+ *   the server gets an error saying no downstream client can sample.
+ * - `roots/list` is answered with the roots of such a session that declared `roots`, else
+ *   of the only session that declared it; with none, an empty list. A downstream
+ *   `notifications/roots/list_changed` is sent to every upstream server.
  *
  * @since 0.1.0
  * @category models
  */
 export interface ElicitationRelay {
+  /** The pool's `elicitation` handler. */
   readonly handler: ElicitationHandler
-  readonly bind: (ask: ElicitationHandler) => void
+  /** The pool's `elicitation`, `sampling` and `roots` handlers, to spread into `McpPool.Options`. */
+  readonly handlers: {
+    readonly elicitation: ElicitationHandler
+    readonly sampling: SamplingHandler
+    readonly roots: RootsHandler
+  }
+  readonly bind: (targets: RelayTargets) => void
 }
 
 /**
+ * What the proxy binds a relay to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RelayTargets {
+  readonly elicitation: ElicitationHandler
+  readonly sampling: SamplingHandler
+  readonly roots: RootsHandler
+}
+
+/**
+ * The relay is bound once the proxy is built; a request before that finds no client.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const elicitationRelay = (): ElicitationRelay => {
-  let ask: ElicitationHandler | undefined
+  let targets: RelayTargets | undefined
+  const elicitation: ElicitationHandler = (params) =>
+    targets === undefined ? Effect.succeed({ action: "decline" }) : targets.elicitation(params)
   return {
-    handler: (params) => (ask === undefined ? Effect.succeed({ action: "decline" }) : ask(params)),
-    bind: (f) => {
-      ask = f
+    handler: elicitation,
+    handlers: {
+      elicitation,
+      sampling: (params) =>
+        targets === undefined ? Effect.fail(internal.noSampler()) : targets.sampling(params),
+      roots: () => (targets === undefined ? Effect.succeed([]) : targets.roots())
+    },
+    bind: (t) => {
+      targets = t
     }
   }
 }
+
+/**
+ * The same as {@link elicitationRelay}: it relays sampling and roots too.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const relay: () => ElicitationRelay = elicitationRelay
 
 /**
  * One downstream session.

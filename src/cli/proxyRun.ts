@@ -23,10 +23,10 @@ export const run = (options: ProxyOptions) =>
   Effect.gen(function* () {
     const env = yield* Config.envOverrides
     const loaded = yield* loadConfig(options.config)
-    // Upstream elicitation requests are asked of the downstream client.
-    const relay = Proxy.elicitationRelay()
+    // Upstream elicitation, sampling and roots requests are asked of the downstream client.
+    const relay = Proxy.relay()
     const core = Proxy.layer({ prefixes: Proxy.prefixesOf(loaded), relay }).pipe(
-      Layer.provide(McpPool.layer({ ...loaded, elicitation: relay.handler }))
+      Layer.provide(McpPool.layer({ ...loaded, ...relay.handlers }))
     )
     // stdout is the protocol in stdio mode: every log line goes to stderr.
     const logger = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))

@@ -169,6 +169,8 @@ export const make = (options: McpConnection.Options) =>
       subscriptions,
       logLevel: () => logLevel,
       elicitation: options.elicitation,
+      sampling: options.sampling,
+      roots: options.roots,
       auth: yield* Auth.forSpec(name, spec, now)
     }
 
@@ -613,6 +615,13 @@ export const make = (options: McpConnection.Options) =>
           return Effect.void
         }
         return Queue.offer(kick, "manual").pipe(Effect.asVoid)
+      }),
+      rootsChanged: Effect.suspend(() => {
+        const session = readySession
+        if (options.roots === undefined || session === undefined || Session.isLost(session))
+          return Effect.void
+        // A notification has no answer: a lost link is noticed by the supervisor, not here.
+        return Effect.promise(() => session.client.sendRootsListChanged().catch(() => undefined))
       })
     }
     return connection

@@ -46,14 +46,14 @@ const needsTenant = (spec: ServerSpec.ServerSpec): boolean => {
 const connectionOptions = (
   server: ServerOptions,
   spec: ServerSpec.ServerSpec,
-  elicitation: McpConnection.ElicitationHandler | undefined
+  handlers: Pick<McpConnection.McpConnection.Options, "elicitation" | "sampling" | "roots">
 ): McpConnection.McpConnection.Options => ({
   name: server.name,
   server: spec,
   resilience: server.resilience,
   tools: server.tools,
   trustAnnotations: server.trustAnnotations,
-  elicitation
+  ...handlers
 })
 
 const statusOf = (
@@ -106,7 +106,11 @@ export const make = (options: Options | Config.TetherConfig) =>
     const names = [...servers.keys()]
     const separator = options.namespaceSeparator ?? "__"
     // A config file cannot hold a handler: only programmatic options carry one.
-    const elicitation = "elicitation" in options ? options.elicitation : undefined
+    const handlers = {
+      elicitation: "elicitation" in options ? options.elicitation : undefined,
+      sampling: "sampling" in options ? options.sampling : undefined,
+      roots: "roots" in options ? options.roots : undefined
+    }
     const scope = yield* Effect.scope
     // Connections open later, from callers' fibers: they get the token store the pool was built with.
     const tokenStore = yield* Effect.serviceOption(TokenStore)
@@ -150,7 +154,7 @@ export const make = (options: Options | Config.TetherConfig) =>
             message: `server ${name} uses \${tenant.…} placeholders: call it through forTenant(…)`
           })
         }
-        const conn = yield* openConnection(connectionOptions(server, server.spec, elicitation)).pipe(
+        const conn = yield* openConnection(connectionOptions(server, server.spec, handlers)).pipe(
           Scope.extend(scope)
         )
         defaults.set(name, conn)
@@ -191,7 +195,7 @@ export const make = (options: Options | Config.TetherConfig) =>
               open.delete(key)
             })
           )
-          const conn = yield* openConnection(connectionOptions(server, spec, elicitation))
+          const conn = yield* openConnection(connectionOptions(server, spec, handlers))
           open.set(key, { tenant, server, conn })
           return conn
         }),

@@ -13,6 +13,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  type ClientCapabilities,
   ErrorCode,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
@@ -22,6 +23,7 @@ import {
   type Prompt,
   ReadResourceRequestSchema,
   type Resource,
+  RootsListChangedNotificationSchema,
   type ResourceTemplate,
   type ServerCapabilities,
   type ServerNotification,
@@ -143,6 +145,10 @@ const rejectionOf = (cause: Cause.Cause<RpcFailure>): RpcFailure => {
   return rpc(ErrorCode.InternalError, `tether proxy: ${Cause.pretty(cause).split("\n")[0]}`)
 }
 
+/** @internal The failure a sampling request gets when no downstream client can sample. */
+export const noSampler = (): Error =>
+  new Error("no downstream client that declared the sampling capability has a tool call in flight")
+
 /** @internal */
 export const make = (options: Options = {}) =>
   Effect.gen(function* () {
@@ -172,18 +178,45 @@ export const make = (options: Options = {}) =>
     const sessions = new Set<Downstream>()
     /** Sessions with a tool call in flight, oldest first (an upstream elicitation asks the newest). */
     const calling: Array<Downstream> = []
-    options.relay?.bind((params) =>
-      Effect.suspend(() => {
-        const target = [...calling]
-          .reverse()
-          .find((d) => d.server.getClientCapabilities()?.elicitation !== undefined)
-        if (target === undefined) return Effect.succeed({ action: "decline" as const })
-        return Effect.tryPromise({
-          try: (signal) => target.server.elicitInput(params, { signal }),
-          catch: (e) => e
-        })
+    /** The newest session in a tool call whose client declared a capability. */
+    const asker = (declared: (caps: ClientCapabilities) => boolean) =>
+      [...calling].reverse().find((d) => {
+        const caps = d.server.getClientCapabilities()
+        return caps !== undefined && declared(caps)
       })
-    )
+    options.relay?.bind({
+      elicitation: (params) =>
+        Effect.suspend(() => {
+          const target = asker((c) => c.elicitation !== undefined)
+          if (target === undefined) return Effect.succeed({ action: "decline" as const })
+          return Effect.tryPromise({
+            try: (signal) => target.server.elicitInput(params, { signal }),
+            catch: (e) => e
+          })
+        }),
+      sampling: (params) =>
+        Effect.suspend(() => {
+          const target = asker((c) => c.sampling !== undefined)
+          if (target === undefined) return Effect.fail(noSampler())
+          return Effect.tryPromise({
+            try: (signal) => target.server.createMessage(params, { signal }),
+            catch: (e) => e
+          })
+        }),
+      roots: () =>
+        Effect.suspend(() => {
+          // Servers often ask for roots outside any tool call (after initialize, after
+          // list_changed): then the only session with roots answers, if there is one.
+          const withRoots = [...sessions].filter((d) => d.server.getClientCapabilities()?.roots !== undefined)
+          const target =
+            asker((c) => c.roots !== undefined) ?? (withRoots.length === 1 ? withRoots[0] : undefined)
+          if (target === undefined) return Effect.succeed([])
+          return Effect.tryPromise({
+            try: (signal) => target.server.listRoots(undefined, { signal }),
+            catch: (e) => e
+          }).pipe(Effect.map((result) => result.roots))
+        })
+    })
 
     const run = <A>(effect: Effect.Effect<A, RpcFailure>, signal?: AbortSignal): Promise<A> =>
       runExit(effect, signal === undefined ? undefined : { signal }).then((exit) =>
@@ -553,6 +586,14 @@ export const make = (options: Options = {}) =>
         )
         server.setRequestHandler(UnsubscribeRequestSchema, (request) =>
           run(Effect.as(unsubscribe(downstream, request.params.uri), {}))
+        )
+        server.setNotificationHandler(RootsListChangedNotificationSchema, () =>
+          run(
+            Effect.forEach(connections.values(), (conn) => conn.rootsChanged, {
+              concurrency: "unbounded",
+              discard: true
+            })
+          )
         )
 
         const release = () => {

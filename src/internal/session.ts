@@ -7,7 +7,9 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import {
+  CreateMessageRequestSchema,
   ElicitRequestSchema,
+  ListRootsRequestSchema,
   ErrorCode,
   McpError,
   LoggingMessageNotificationSchema,
@@ -20,7 +22,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
 import type { ServerInfo } from "../ConnectionState.js"
-import type { ElicitationHandler } from "../McpConnection.js"
+import type { ElicitationHandler, RootsHandler, SamplingHandler } from "../McpConnection.js"
 import * as Errors from "../Errors.js"
 import { classify } from "./classify.js"
 import type { Policy } from "../Resilience.js"
@@ -73,6 +75,8 @@ export interface SessionContext {
   readonly subscriptions: ReadonlySet<string>
   readonly logLevel: () => LoggingLevel | undefined
   readonly elicitation: ElicitationHandler | undefined
+  readonly sampling?: SamplingHandler | undefined
+  readonly roots?: RootsHandler | undefined
   readonly auth?: AuthManager | undefined
 }
 
@@ -92,6 +96,34 @@ const classifyFor =
         })
       : error
   }
+
+/**
+ * Runs a handler of a server→client request. The connection's fiber set owns it (it is
+ * interrupted when the connection closes) and so does the server: its cancellation stops
+ * the handler. A failure rejects, which the SDK answers as a JSON-RPC error with a short
+ * reason, not the handler's internals.
+ */
+const answer = async <A>(
+  ctx: SessionContext,
+  what: string,
+  handler: Effect.Effect<A, unknown>,
+  signal: AbortSignal
+): Promise<A> => {
+  const fiber = ctx.runFork(handler)
+  const stop = () => void Effect.runFork(Fiber.interrupt(fiber))
+  signal.addEventListener("abort", stop, { once: true })
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  signal.removeEventListener("abort", stop)
+  if (Exit.isSuccess(exit)) return exit.value
+  const failure = Cause.failureOption(exit.cause)
+  const reason =
+    Option.isSome(failure) && failure.value instanceof Error
+      ? failure.value.message
+      : Cause.isInterruptedOnly(exit.cause)
+        ? "cancelled"
+        : `the client's ${what} handler failed`
+  throw new McpError(ErrorCode.InternalError, `${what} not answered: ${reason}`)
+}
 
 /** @internal Lists every tool, following pagination. */
 export const listAllTools = (
@@ -164,33 +196,38 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
     const connectTimeout = ctx.policy.connectTimeout
 
     const opened = Effect.gen(function* () {
-      const elicitation = ctx.elicitation
+      const { elicitation, roots, sampling } = ctx
+      // A capability is declared only when there is a handler to answer it.
       const client = new Client(
         { name: "tether", version: VERSION },
-        { capabilities: elicitation === undefined ? {} : { elicitation: { form: { applyDefaults: true } } } }
+        {
+          capabilities: {
+            ...(elicitation === undefined ? {} : { elicitation: { form: { applyDefaults: true } } }),
+            ...(sampling === undefined ? {} : { sampling: {} }),
+            ...(roots === undefined ? {} : { roots: { listChanged: true } })
+          }
+        }
       )
       client.onerror = () => {}
       if (elicitation !== undefined) {
-        // The connection's fiber set owns the handler: it is interrupted when the connection
-        // closes. A failure rejects, which the SDK answers as a JSON-RPC error.
-        client.setRequestHandler(ElicitRequestSchema, async (request, extra) => {
-          const fiber = ctx.runFork(elicitation(request.params))
-          // The server cancelled its request: stop the handler too.
-          const stop = () => void Effect.runFork(Fiber.interrupt(fiber))
-          extra.signal.addEventListener("abort", stop, { once: true })
-          const exit = await Effect.runPromise(Fiber.await(fiber))
-          extra.signal.removeEventListener("abort", stop)
-          if (Exit.isSuccess(exit)) return exit.value
-          // The server gets a short reason, not the handler's internals.
-          const failure = Cause.failureOption(exit.cause)
-          const reason =
-            Option.isSome(failure) && failure.value instanceof Error
-              ? failure.value.message
-              : Cause.isInterruptedOnly(exit.cause)
-                ? "cancelled"
-                : "the client's elicitation handler failed"
-          throw new McpError(ErrorCode.InternalError, `elicitation not answered: ${reason}`)
-        })
+        client.setRequestHandler(ElicitRequestSchema, (request, extra) =>
+          answer(ctx, "elicitation", elicitation(request.params), extra.signal)
+        )
+      }
+      if (sampling !== undefined) {
+        client.setRequestHandler(CreateMessageRequestSchema, (request, extra) =>
+          answer(ctx, "sampling", sampling(request.params), extra.signal)
+        )
+      }
+      if (roots !== undefined) {
+        client.setRequestHandler(ListRootsRequestSchema, (_request, extra) =>
+          answer(
+            ctx,
+            "roots/list",
+            Effect.map(roots(), (list) => ({ roots: [...list] })),
+            extra.signal
+          )
+        )
       }
       yield* Effect.tryPromise({
         try: () => client.connect(link, { timeout: connectTimeout + 1_000 }),
