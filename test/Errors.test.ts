@@ -4,6 +4,7 @@
  * real child processes, the real MCP SDK client), except where noted as constructed.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { brief } from "../src/internal/errorText.js"
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js"
@@ -896,4 +897,16 @@ describe("Errors.classify on real failures", () => {
       })
     )
   }
+})
+
+describe("error summaries inside other errors' messages", () => {
+  it("name the cause once, on one line, with URL credentials masked", () => {
+    const summary = brief({
+      _tag: "ConnectFailed",
+      message:
+        "fetch failed for http://alice:s3cret@127.0.0.1:9/mcp (last connection error: ConnectFailed: older)\nstack"
+    })
+    expect(summary).toBe("ConnectFailed: fetch failed for http://***@127.0.0.1:9/mcp")
+    expect(summary).not.toContain("s3cret")
+  })
 })

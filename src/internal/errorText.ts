@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import { redactUrlCredentials } from "./redact.js"
 
 /** Longest summary of another error inside a message. */
 const BRIEF_MAX = 300
@@ -14,9 +15,13 @@ export const MESSAGE_MAX = 1024
 
 const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
 
-/** @internal `Tag: first line of the message`, at most 300 characters. */
+/**
+ * @internal `Tag: first line of the message`, at most 300 characters, URL credentials masked:
+ * library users read these messages directly, not only through the gateway and CLI (which
+ * mask at their edge), and a transport's message may quote the server URL with its password.
+ */
 export const brief = (error: { readonly _tag: string; readonly message: string }): string => {
-  const line = error.message.split("\n", 1)[0] ?? ""
+  const line = redactUrlCredentials(error.message.split("\n", 1)[0] ?? "")
   // A summary never carries the summary of a third error along.
   const own = line.split(" (last connection error: ", 1)[0] ?? line
   return clip(`${error._tag}: ${own}`, BRIEF_MAX)
