@@ -7,17 +7,7 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
-import {
-  Cause,
-  Duration,
-  Effect,
-  Either,
-  Exit,
-  Metric,
-  Option,
-  ScheduleDecision,
-  ScheduleIntervals
-} from "effect"
+import { Cause, Duration, Effect, Exit, Metric, Option, ScheduleDecision, ScheduleIntervals } from "effect"
 import * as Errors from "../Errors.js"
 import { classify } from "./classify.js"
 import type { CallOptions, Progress } from "../McpConnection.js"
@@ -86,10 +76,16 @@ const startOn = <A>(
   }
 }
 
+/** @internal How an attempt ended: `onValue` or `onError` runs once, the flight settled. */
+interface Outcome<A> {
+  readonly onValue: (value: A) => void
+  readonly onError: (error: Errors.Classified) => void
+}
+
 /**
- * One attempt, outside any fiber: starts the SDK request for `flight` and calls `done` once,
- * with the value or the classified failure, the flight settled. Returns a cancel function
- * (true when it cancelled, false when `done` had already run); cancelling aborts the
+ * One attempt, outside any fiber: starts the SDK request for `flight` and reports once to
+ * `outcome`, with the value or the classified failure. Returns a cancel function (true when
+ * it cancelled, false when the outcome had already been reported); cancelling aborts the
  * request, which makes the SDK send notifications/cancelled. Both call paths run their
  * attempts through this one function.
  */
@@ -97,45 +93,40 @@ const launch = <A>(
   session: Session.Session,
   flight: Flight,
   run: Run<A>,
-  options: {
-    readonly server: string
-    readonly timeout: number
-    readonly onprogress?: ((p: Progress) => void) | undefined
-  },
-  done: (result: Either.Either<A, Errors.Classified>) => void
+  server: string,
+  timeout: number,
+  onprogress: ((p: Progress) => void) | undefined,
+  outcome: Outcome<A>
 ): (() => boolean) => {
   const signal = new CallSignal()
   let finished = false
-  const finish = (result: Either.Either<A, Errors.Classified>) => {
-    if (finished) return
-    finished = true
-    session.link.settle(flight)
-    done(result)
-  }
+  const options: RequestOptions = { signal: signal.asAbortSignal(), timeout }
+  if (onprogress !== undefined) options.onprogress = onprogress
   let promise: Promise<A>
   try {
-    promise = startOn(session, flight, run, {
-      signal: signal.asAbortSignal(),
-      timeout: options.timeout,
-      ...(options.onprogress !== undefined ? { onprogress: options.onprogress } : {})
-    })
+    promise = startOn(session, flight, run, options)
   } catch (e) {
     promise = Promise.reject(e)
   }
   promise.then(
-    (value) => finish(Either.right(value)),
+    (value) => {
+      if (finished) return
+      finished = true
+      session.link.settle(flight)
+      outcome.onValue(value)
+    },
     (e: unknown) => {
-      // Outside any fiber: whatever happens, `done` runs (a call must never hang).
+      if (finished) return
+      finished = true
+      session.link.settle(flight)
+      // Outside any fiber: whatever happens, the outcome is reported (a call must never hang).
       let error: Errors.Classified
       try {
-        error = classify(e, {
-          server: options.server,
-          hasSession: session.link.sessionId !== undefined
-        })
+        error = classify(e, { server, hasSession: session.link.sessionId !== undefined })
       } catch {
-        error = new Errors.InvalidResponse({ server: options.server, message: "unexpected failure" })
+        error = new Errors.InvalidResponse({ server, message: "unexpected failure" })
       }
-      finish(Either.left(error))
+      outcome.onError(error)
     }
   )
   return () => {
@@ -202,13 +193,10 @@ export const makeRequest = (ctx: CallContext) => {
             userProgress?.(p)
           }
     const call = Effect.async<A, Errors.Classified>((resume) => {
-      const cancel = launch(
-        session,
-        flight,
-        run,
-        { server: name, timeout: sdkTimeout, onprogress },
-        (result) => resume(Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(result.left))
-      )
+      const cancel = launch(session, flight, run, name, sdkTimeout, onprogress, {
+        onValue: (value) => resume(Effect.succeed(value)),
+        onError: (error) => resume(Effect.fail(error))
+      })
       return Effect.sync(cancel)
     })
     // Racing forks fibers: only pay for it when an idle limit was asked for.
@@ -412,30 +400,22 @@ export const makeRequest = (ctx: CallContext) => {
       // general path (which counts itself) never sees it counted twice.
       counters.pending += 1
       const flight = makeFlight()
-      const cancel = launch(
-        session,
-        flight,
-        run,
-        { server: name, timeout: Math.max(1, deadlineOf(callOptions)) },
-        (result) => {
+      // Outside any fiber: a throw here would hang the call and surface as an unhandled
+      // rejection, so every path ends in `resume`, a defect if need be.
+      const cancel = launch(session, flight, run, name, Math.max(1, deadlineOf(callOptions)), undefined, {
+        onValue: (value) => {
           counters.pending -= 1
-          // Outside any fiber: a throw here would hang the call and surface as an unhandled
-          // rejection, so every path ends in `resume`, a defect if need be.
           try {
-            resume(
-              Either.isRight(result)
-                ? answered(descriptor, started, result.right, check)
-                : general(descriptor, run, callOptions, check, started, {
-                    session,
-                    flight,
-                    error: result.left
-                  })
-            )
+            resume(answered(descriptor, started, value, check))
           } catch (defect) {
             resume(Effect.die(defect))
           }
+        },
+        onError: (error) => {
+          counters.pending -= 1
+          resume(general(descriptor, run, callOptions, check, started, { session, flight, error }))
         }
-      )
+      })
       return Effect.sync(() => {
         if (cancel()) counters.pending -= 1
       })
