@@ -7,10 +7,11 @@
  * @since 0.1.0
  */
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js"
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { Effect, type Scope } from "effect"
 import type { IncomingMessage } from "node:http"
 import { WebSocket as WS, WebSocketServer } from "ws"
+import { parseMessage } from "./internal/jsonRpc.js"
 import { WebSocketClosedError, WebSocketHandshakeError, parseRetryAfter } from "./internal/linkErrors.js"
 
 /**
@@ -27,7 +28,7 @@ const parseFrame = (data: WS.RawData): JSONRPCMessage => {
     : Buffer.isBuffer(data)
       ? data.toString("utf8")
       : Buffer.from(data).toString("utf8")
-  return JSONRPCMessageSchema.parse(JSON.parse(text))
+  return parseMessage(text)
 }
 
 abstract class Base implements Transport {

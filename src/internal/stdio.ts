@@ -4,16 +4,18 @@
  * (so grandchildren such as `npx` → `node` die with it), SIGTERM-then-SIGKILL of the whole
  * group with a configurable grace, an immediate kill for a hung (SIGSTOPped) child, the
  * exit code and a stderr tail in the error, and a process-wide registry that kills every
- * live group if the host process exits. Framing reuses the SDK's `ReadBuffer`.
+ * live group if the host process exits. Framing is the SDK's, with a cheaper decoder
+ * (`jsonRpc.ts`).
  *
  * @internal
  */
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js"
-import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js"
+import { serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, statSync } from "node:fs"
+import { LineBuffer } from "./jsonRpc.js"
 import { ChildExitedError, SpawnError } from "./linkErrors.js"
 
 const live = new Set<number>()
@@ -58,7 +60,7 @@ export class StdioTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void
 
   private child: ChildProcess | undefined
-  private readonly buffer = new ReadBuffer()
+  private readonly buffer = new LineBuffer()
   private stderrTail = ""
   private closing = false
   private closed = false
@@ -115,7 +117,11 @@ export class StdioTransport implements Transport {
         this.finish()
       })
       child.stdout?.on("data", (chunk: Buffer) => {
-        this.buffer.append(chunk)
+        const overflow = this.buffer.append(chunk)
+        if (overflow !== undefined) {
+          this.onerror?.(overflow)
+          return
+        }
         for (;;) {
           let message: JSONRPCMessage | null
           try {
