@@ -11,6 +11,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { Effect } from "effect"
 import { z } from "zod"
 import type * as McpConnection from "../../src/McpConnection.js"
+import { run as runBreakdown } from "./breakdown.js"
 import {
   echoText,
   errorText,
@@ -427,7 +428,9 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
     ["transport", "side", "seq calls/s", "p50 ms", "p99 ms", "32-way calls/s", "warnings", "errors"],
     rows
   )
+  const breakdown = await runBreakdown(options.quick, tables)
   const notes = [
+    "Breakdown: each layer adds one thing to the one above it; the two Effect rows are Effect's own cost of running a call in a fiber (what any Effect program pays), the last row adds Tether's call path. CPU time counts the in-process server too.",
     "Ratios: each round runs Tether, the raw SDK and a second raw SDK client (the control) one after the other, in a rotating order; a ratio is taken within each round and the median over rounds is reported. The control row is raw SDK against raw SDK: how far from 1.0 two identical clients land on this machine.",
     "InMemory: Tether uses a `custom` server spec whose factory returns the SDK's InMemoryTransport (a new linked pair and McpServer per session).",
     "Raw WebSocket client: the SDK's own WebSocketClientTransport with globalThis.WebSocket = ws.WebSocket (set for the raw client only; Tether uses ws directly).",
@@ -461,5 +464,5 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
       met: r.tether.warnings === 0
     })
   }
-  return { data: results, targets: t, tables, notes }
+  return { data: { kinds: results, breakdown }, targets: t, tables, notes }
 }
