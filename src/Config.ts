@@ -20,8 +20,9 @@
  * - The transport comes from `type` (or its alias `transport`): `stdio`, `http` (also
  *   `streamable-http`, `streamableHttp`), `sse`, `websocket` (also `ws`). Without one, a
  *   `command` means stdio and a `url` means http (websocket for a `ws:`/`wss:` URL).
- * - `${NAME}`, `${env:NAME}` and `${NAME:-default}` in `env` values, `headers` values and
- *   `url` are filled from the environment; an unset variable is an error. `${tenant.key}`
+ * - `${NAME}`, `${env:NAME}` and `${NAME:-default}` in `env` values, `headers` values,
+ *   `auth` values and `url` are filled from the environment (read through the current
+ *   `ConfigProvider` by {@link load} and {@link fromObject}); an unset variable is an error. `${tenant.key}`
  *   placeholders are kept, and filled per tenant by {@link renderTenant}.
  * - Header and env values are `Redacted`: they never show in logs, `String` or JSON.
  * - The `TETHER_*` variables ({@link envOverrides}) override the global `resilience`
@@ -29,10 +30,11 @@
  * - Comments and trailing commas are accepted. A bad file is rejected before anything
  *   starts, with every problem listed by JSON path.
  * - A field the file format does not declare (a typo such as `"optinal"`) is an error,
- *   with a "did you mean" when a declared field is close. The fields are declared once,
- *   as Schemas, in `internal/configSchema.ts` (`ServerEntry` per server, `File` at the top
- *   level; `$schema`, VS Code's `inputs` and a few other hosts' UI settings are accepted
- *   and ignored). The top level is checked when it has `mcpServers` or `servers`.
+ *   with a "did you mean" when a declared field is close. The file is declared once, as
+ *   Schemas, in `internal/configSchema.ts` (`entrySchemas`: one struct per transport;
+ *   `File` at the top level; `$schema`, VS Code's `inputs` and a few other hosts' UI
+ *   settings are accepted and ignored). The top level is checked when it has `mcpServers`
+ *   or `servers`.
  *
  * @since 0.1.0
  */
@@ -97,7 +99,10 @@ export interface TetherConfig {
 export interface DecodeOptions {
   /** Names the input in messages (default `(inline)`). */
   readonly source?: string | undefined
-  /** Fills `${NAME}` placeholders (default `process.env`). */
+  /**
+   * Fills `${NAME}` placeholders (default `process.env`). To read them through a
+   * `ConfigProvider` instead, use {@link fromObject} or {@link load}.
+   */
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
   /** Wins over the global `resilience` block, loses to a server's own (e.g. {@link envOverrides}). */
   readonly overrides?: Resilience.PolicyInput | undefined
@@ -172,6 +177,19 @@ export const envOverrides: Effect.Effect<EnvOverrides, InvalidConfig> = internal
  */
 export const load = (path: string): Effect.Effect<TetherConfig, InvalidConfig, FileSystem.FileSystem> =>
   Effect.flatMap(FileSystem.FileSystem, (fs) => internal.load(fs, path))
+
+/**
+ * Decodes a config given in code, the way {@link load} does a file: `${NAME}` placeholders
+ * are filled from the current `ConfigProvider` (so `Effect.withConfigProvider(
+ * ConfigProvider.fromMap(...))` supplies them) and {@link envOverrides} are applied.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromObject = (
+  input: unknown,
+  options?: { readonly source?: string | undefined }
+): Effect.Effect<TetherConfig, InvalidConfig> => internal.fromObject(input, options)
 
 /**
  * Fills the `${tenant.key}` (or `${tenant.key:-default}`) placeholders of a decoded spec

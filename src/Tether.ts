@@ -135,9 +135,7 @@ const settle = <A, E>(exit: Exit.Exit<A, E>): Promise<A> =>
 export const start = async (options: StartOptions = {}): Promise<Tether> => {
   const configEffect: Effect.Effect<Config.TetherConfig, Errors.InvalidConfig> =
     typeof options.config === "object"
-      ? Effect.flatMap(Config.envOverrides, (env) =>
-          Config.decode(options.config, { source: "config object", overrides: env.resilience })
-        )
+      ? Config.fromObject(options.config, { source: "config object" })
       : Effect.flatMap(Config.envOverrides, (env) =>
           Config.load(
             typeof options.config === "string" ? options.config : (env.configPath ?? "./mcp.json")

@@ -1,8 +1,9 @@
 /**
- * The `mcpServers` decoder of `Config`: walks a parsed file against the fields declared in
- * `configSchema.ts`, collecting every problem by JSON path (formatted by `schemaIssues.ts`);
- * fills `${VAR}` placeholders (`placeholders.ts`) and applies the `TETHER_*` overrides
- * (`configEnv.ts`). The JSONC reader is `jsonc.ts`.
+ * The `mcpServers` decoder of `Config`: the file's top level and each server entry are
+ * decoded by the Schemas of `configSchema.ts`, every problem listed by JSON path through
+ * `schemaIssues.formatIssue`. Also fills `${VAR}` placeholders (`placeholders.ts`, read
+ * through the `ConfigProvider` by `load` and `fromObject`) and applies the `TETHER_*`
+ * overrides (`configEnv.ts`). The JSONC reader is `jsonc.ts`.
  *
  * @internal
  */
@@ -15,9 +16,17 @@ import type { ToolOverride } from "../McpConnection.js"
 import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
 import { envOverrides } from "./configEnv.js"
-import { fileFields, serverFields } from "./configSchema.js"
+import {
+  entrySchemas,
+  File,
+  fileFields,
+  type FileTransport,
+  NamespaceSeparator,
+  serverFields,
+  type Variables
+} from "./configSchema.js"
 import { parseJson } from "./jsonc.js"
-import { expandEnv, expandTenant, referencedVariables, withTenantStandIns } from "./placeholders.js"
+import { expandEnv, expandTenant, referencedVariables, variablesIn } from "./placeholders.js"
 import {
   decodeWith,
   describe,
@@ -26,20 +35,14 @@ import {
   invalid,
   type Issue,
   isRecord,
-  type Key,
-  unknownKeyMessage
+  type Key
 } from "./schemaIssues.js"
 
 export { envOverrides } from "./configEnv.js"
-export { parseJson } from "./jsonc.js"
-export { referencedVariables } from "./placeholders.js"
 
 // ---------------------------------------------------------------------------
 // Decoding a file
 // ---------------------------------------------------------------------------
-
-/** The transports a config file can name (a `custom` transport is code, not data). */
-type FileTransport = Exclude<ServerSpec.ServerSpec["type"], "custom">
 
 const TRANSPORTS: Readonly<Record<string, FileTransport>> = {
   stdio: "stdio",
@@ -51,8 +54,6 @@ const TRANSPORTS: Readonly<Record<string, FileTransport>> = {
   ws: "websocket"
 }
 
-const STDIO_FIELDS = ["command", "args", "env", "cwd"] as const
-const REMOTE_FIELDS = ["url", "headers", "auth"] as const
 const SCHEMAS = {
   stdio: ServerSpec.Stdio,
   http: ServerSpec.Http,
@@ -60,168 +61,36 @@ const SCHEMAS = {
   websocket: ServerSpec.WebSocket
 } as const
 
-const NonEmptyString = Schema.String.pipe(Schema.filter((s) => s.length > 0 || "must not be empty"))
-const PositiveInt = Schema.Number.pipe(
-  Schema.filter((n) => (Number.isInteger(n) && n >= 1) || `expected a whole number of 1 or more, got ${n}`)
-)
-
-const defaultPolicy: Readonly<Record<string, unknown>> = Resilience.defaultPolicy
-
-/** The part of a decoded policy the input actually gave (so merge order is respected). */
-const givenPart = (
-  raw: Readonly<Record<string, unknown>>,
-  decoded: Resilience.Policy
-): Resilience.PolicyInput => {
-  const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(decoded)) {
-    if (!hasOwn(raw, key)) continue
-    const given = raw[key]
-    out[key] =
-      isRecord(value) && isRecord(given)
-        ? Object.fromEntries(Object.entries(value).filter(([k]) => hasOwn(given, k)))
-        : value
-  }
-  return out as Resilience.PolicyInput
-}
-
-/** Checks a `resilience` block (unknown settings included) and returns what it gave. */
-const resilienceBlock = (
-  raw: unknown,
-  path: string,
-  issues: Array<Issue>,
-  server?: string | undefined
-): Resilience.PolicyInput | undefined => {
-  if (!isRecord(raw)) {
-    issues.push({ path, message: `expected an object, got ${describe(raw)}`, server })
-    return undefined
-  }
-  let ok = true
-  for (const [key, value] of Object.entries(raw)) {
-    const known = defaultPolicy[key]
-    if (known === undefined) {
-      ok = false
-      issues.push({
-        path: formatPath(path, [key]),
-        message: unknownKeyMessage("setting", key, Object.keys(defaultPolicy)),
-        server
-      })
-    } else if (isRecord(known) && isRecord(value)) {
-      for (const sub of Object.keys(value)) {
-        if (!hasOwn(known, sub)) {
-          ok = false
-          issues.push({
-            path: formatPath(path, [key, sub]),
-            message: unknownKeyMessage("setting", sub, Object.keys(known)),
-            server
-          })
-        }
-      }
-    }
-  }
-  const decoded = decodeWith(Resilience.Policy, raw, path, server)
-  if (Either.isLeft(decoded)) {
-    issues.push(...decoded.left)
-    return undefined
-  }
-  return ok ? givenPart(raw, decoded.right) : undefined
-}
-
-const flag = (
-  entry: Readonly<Record<string, unknown>>,
-  key: string,
-  fallback: boolean,
-  path: string,
-  issues: Array<Issue>,
-  server: string
-): boolean => {
-  if (!hasOwn(entry, key)) return fallback
-  const value = entry[key]
-  if (typeof value === "boolean") return value
-  issues.push({
-    path: formatPath(path, [key]),
-    message: `expected true or false, got ${describe(value)}`,
-    server
-  })
-  return fallback
-}
-
-/** A server's `prefix` (what `tether proxy` puts before its tool and prompt names). */
-const prefixSetting = (
-  entry: Readonly<Record<string, unknown>>,
-  path: string,
-  issues: Array<Issue>,
-  server: string
-): string | undefined => {
-  if (!hasOwn(entry, "prefix")) return undefined
-  const value = entry["prefix"]
-  if (typeof value === "string" && /^[A-Za-z0-9_.-]*$/.test(value)) return value
-  issues.push({
-    path: formatPath(path, ["prefix"]),
-    message: `expected a string of letters, digits, "_", "-" or "." (may be empty), got ${describe(value)}`,
-    server
-  })
-  return undefined
-}
-
-const toolsBlock = (
-  raw: unknown,
-  path: string,
-  issues: Array<Issue>,
-  server: string
-): Readonly<Record<string, ToolOverride>> => {
-  if (raw === undefined) return {}
-  if (!isRecord(raw)) {
-    issues.push({ path, message: `expected an object of tools by name, got ${describe(raw)}`, server })
-    return {}
-  }
-  const out: Record<string, ToolOverride> = {}
-  for (const [tool, override] of Object.entries(raw)) {
-    const at = formatPath(path, [tool])
-    if (tool.trim().length === 0) issues.push({ path: at, message: "tool name must not be empty", server })
-    if (!isRecord(override)) {
-      issues.push({
-        path: at,
-        message: `expected an object such as { "idempotent": true }, got ${describe(override)}`,
-        server
-      })
-      continue
-    }
-    for (const key of Object.keys(override)) {
-      if (key !== "idempotent") {
-        issues.push({
-          path: formatPath(at, [key]),
-          message: 'unknown setting; expected "idempotent"',
-          server
-        })
-      }
-    }
-    const idempotent = override["idempotent"]
-    if (idempotent !== undefined && typeof idempotent !== "boolean") {
-      issues.push({
-        path: formatPath(at, ["idempotent"]),
-        message: `expected true or false, got ${describe(idempotent)}`,
-        server
-      })
-      continue
-    }
-    Object.defineProperty(out, tool, {
-      value: idempotent === undefined ? {} : { idempotent },
-      enumerable: true,
-      writable: true,
-      configurable: true
-    })
-  }
-  return out
-}
-
-/** Works out the transport (explicit, aliased or inferred) of one server entry. */
+/**
+ * Works out the transport of one entry (explicit, aliased or inferred), which picks the
+ * struct the entry is decoded with. Written by hand, not as a Schema: it reads four keys
+ * (`type`, `transport`, `command`, `url` with its placeholders filled) whose messages refer
+ * to each other, and a failed Schema transformation would stop there, hiding the entry's
+ * other problems, which the file format promises to list.
+ */
 const transportOf = (
   entry: Readonly<Record<string, unknown>>,
   path: string,
-  url: unknown,
+  env: Variables,
   issues: Array<Issue>,
   server: string
 ): FileTransport | undefined => {
+  let url = entry["url"]
+  if (typeof url === "string") {
+    const filled = expandEnv(url, env)
+    if (Either.isRight(filled)) url = filled.right
+    else for (const message of filled.left) issues.push({ path: formatPath(path, ["url"]), message, server })
+  }
+  const hasCommand = hasOwn(entry, "command")
+  const hasUrl = hasOwn(entry, "url")
+  if (hasCommand && hasUrl) {
+    issues.push({
+      path,
+      message: 'has both "command" and "url"; use "command" for a stdio server or "url" for a remote one',
+      server
+    })
+    return undefined
+  }
   const given: Array<{ readonly key: string; readonly type: FileTransport | undefined }> = []
   for (const key of ["type", "transport"]) {
     if (!hasOwn(entry, key)) continue
@@ -255,26 +124,85 @@ const transportOf = (
     }
     return first?.type
   }
-  const hasCommand = hasOwn(entry, "command")
-  const hasUrl = hasOwn(entry, "url")
   if (hasCommand) return "stdio"
   if (hasUrl) return typeof url === "string" && /^wss?:/i.test(url.trim()) ? "websocket" : "http"
   issues.push({ path, message: 'needs "command" (stdio) or "url"', server })
   return undefined
 }
 
-/** Pushes an issue for each field of `raw` that the file's Schema does not declare. */
-const unknownFields = (
-  raw: Readonly<Record<string, unknown>>,
-  known: ReadonlyArray<string>,
+/**
+ * Splits problems into those at the given keys of the object at `path` and the rest: a
+ * misspelt key often explains the other problems, so it is listed before them.
+ */
+const atKeys = (
+  issues: ReadonlyArray<Issue>,
   path: string,
-  issues: Array<Issue>,
-  server?: string | undefined
-): void => {
-  for (const key of Object.keys(raw)) {
-    if (!known.includes(key)) {
-      issues.push({ path: formatPath(path, [key]), message: unknownKeyMessage("field", key, known), server })
-    }
+  keys: ReadonlyArray<string>
+): readonly [ReadonlyArray<Issue>, ReadonlyArray<Issue>] => {
+  const paths = new Set(keys.map((key) => formatPath(path, [key])))
+  return [issues.filter((i) => paths.has(i.path)), issues.filter((i) => !paths.has(i.path))]
+}
+
+/** Why a server name cannot be used, if it cannot (it becomes part of catalog names). */
+const nameProblem = (name: string, separator: string | undefined): string | undefined =>
+  name.trim().length === 0
+    ? "server name must not be empty"
+    : name === "__proto__"
+      ? 'server name "__proto__" is reserved; choose another name'
+      : separator !== undefined && name.includes(separator)
+        ? `server name must not contain the namespace separator ${JSON.stringify(separator)}`
+        : undefined
+
+/** What an entry says besides its spec. */
+interface Settings {
+  readonly resilience?: Resilience.PolicyInput | undefined
+  readonly tools?: Readonly<Record<string, ToolOverride>> | undefined
+  readonly lazy?: boolean | undefined
+  readonly optional?: boolean | undefined
+  readonly trustAnnotations?: boolean | undefined
+  readonly prefix?: string | undefined
+}
+
+/** The spec and settings of one entry, decoded with the struct of its transport. */
+const decodeEntry = (
+  schemas: ReturnType<typeof entrySchemas>,
+  type: FileTransport,
+  raw: Readonly<Record<string, unknown>>,
+  path: string,
+  server: string
+): Either.Either<
+  { readonly spec: ServerSpec.ServerSpec; readonly settings: Settings },
+  ReadonlyArray<Issue>
+> => {
+  const at = <A, I>(schema: Schema.Schema<A, I>) => decodeWith(schema, raw, path, server)
+  switch (type) {
+    case "stdio":
+      return Either.map(at(schemas.stdio), ({ args, command, cwd, env, ...settings }) => ({
+        spec: {
+          type,
+          command,
+          args,
+          ...(env === undefined ? {} : { env }),
+          ...(cwd === undefined ? {} : { cwd })
+        } satisfies ServerSpec.Stdio,
+        settings
+      }))
+    case "http":
+    case "sse":
+      return Either.map(at(schemas[type]), ({ auth, headers, url, ...settings }) => ({
+        spec: {
+          type,
+          url,
+          ...(headers === undefined ? {} : { headers }),
+          ...(auth === undefined ? {} : { auth })
+        } satisfies ServerSpec.Http | ServerSpec.Sse,
+        settings
+      }))
+    case "websocket":
+      return Either.map(at(schemas.websocket), ({ headers, url, ...settings }) => ({
+        spec: { type, url, ...(headers === undefined ? {} : { headers }) } satisfies ServerSpec.WebSocket,
+        settings
+      }))
   }
 }
 
@@ -285,7 +213,8 @@ const serverEntry = (
   prefix: string,
   context: {
     readonly separator: string | undefined
-    readonly env: (name: string) => string | undefined
+    readonly env: Variables
+    readonly schemas: ReturnType<typeof entrySchemas>
     readonly global: Resilience.PolicyInput | undefined
     readonly overrides: Resilience.PolicyInput | undefined
   },
@@ -294,157 +223,49 @@ const serverEntry = (
   const path = formatPath(prefix, [name])
   const server = name
   const before = issues.length
-  if (name.trim().length === 0) issues.push({ path, message: "server name must not be empty", server })
-  else if (name === "__proto__") {
-    issues.push({ path, message: 'server name "__proto__" is reserved; choose another name', server })
-  } else if (context.separator !== undefined && name.includes(context.separator)) {
-    issues.push({
-      path,
-      message: `server name must not contain the namespace separator ${JSON.stringify(context.separator)}`,
-      server
-    })
-  }
+  const problem = nameProblem(name, context.separator)
+  if (problem !== undefined) issues.push({ path, message: problem, server })
   if (!isRecord(raw)) {
     issues.push({ path, message: `expected an object with "command" or "url", got ${describe(raw)}`, server })
     return undefined
   }
-  unknownFields(raw, serverFields, path, issues, server)
-  if (hasOwn(raw, "disabled")) {
-    const disabled = raw["disabled"]
-    if (disabled === true) return undefined
-    if (disabled !== false) {
-      issues.push({
-        path: formatPath(path, ["disabled"]),
-        message: `expected true or false, got ${describe(disabled)}`,
-        server
-      })
-    }
+  // A disabled entry is not started, so only its keys are checked.
+  const disabled = raw["disabled"] === true
+  const transport: Array<Issue> = []
+  const type = disabled ? undefined : transportOf(raw, path, context.env, transport, server)
+  const checkOnly = <A, I>(schema: Schema.Schema<A, I>) =>
+    Either.map(decodeWith(schema, raw, path, server), () => undefined)
+  const decoded =
+    type !== undefined
+      ? decodeEntry(context.schemas, type, raw, path, server)
+      : disabled
+        ? checkOnly(context.schemas.disabled)
+        : checkOnly(context.schemas.unresolved)
+  if (Either.isLeft(decoded)) {
+    const [early, later] = atKeys(decoded.left, path, [
+      ...Object.keys(raw).filter((key) => !serverFields.includes(key)),
+      "disabled"
+    ])
+    issues.push(...early, ...transport, ...later)
+    return undefined
   }
+  issues.push(...transport)
+  if (issues.length > before || decoded.right === undefined) return undefined
 
-  // --- the spec ---------------------------------------------------------------------
-  const failedPaths = new Set<string>()
-  const interpolate = (value: unknown, keys: ReadonlyArray<Key>): unknown => {
-    if (typeof value !== "string") return value
-    const expanded = expandEnv(value, context.env)
-    if (Either.isRight(expanded)) return expanded.right
-    const at = formatPath(path, keys)
-    failedPaths.add(at)
-    for (const message of expanded.left) issues.push({ path: at, message, server })
-    return value
-  }
-  let spec: ServerSpec.ServerSpec | undefined
-  const rawUrl = raw["url"]
-  const url = hasOwn(raw, "url") ? interpolate(rawUrl, ["url"]) : undefined
-  if (hasOwn(raw, "command") && hasOwn(raw, "url")) {
-    issues.push({
-      path,
-      message: 'has both "command" and "url"; use "command" for a stdio server or "url" for a remote one',
-      server
-    })
-  } else {
-    const type = transportOf(raw, path, url, issues, server)
-    if (type !== undefined) {
-      const own: ReadonlyArray<string> = type === "stdio" ? STDIO_FIELDS : REMOTE_FIELDS
-      for (const key of [...STDIO_FIELDS, ...REMOTE_FIELDS]) {
-        if (hasOwn(raw, key) && !own.includes(key)) {
-          issues.push({
-            path: formatPath(path, [key]),
-            message:
-              type === "stdio"
-                ? `a stdio server does not take "${key}"`
-                : `a ${type} server does not take "${key}" (only stdio servers do)`,
-            server
-          })
-        }
-      }
-      const record = (key: string): unknown => {
-        const value = raw[key]
-        return isRecord(value)
-          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [key, k])]))
-          : value
-      }
-      const input: Record<string, unknown> = { type }
-      for (const key of own) {
-        if (!hasOwn(raw, key)) continue
-        input[key] =
-          key === "url" ? url : key === "env" || key === "headers" || key === "auth" ? record(key) : raw[key]
-      }
-      const rawAuth = raw["auth"]
-      if (isRecord(rawAuth)) {
-        const fields = Object.keys(ServerSpec.OAuth.fields)
-        for (const key of Object.keys(rawAuth)) {
-          if (!fields.includes(key)) {
-            issues.push({
-              path: formatPath(path, ["auth", key]),
-              message: unknownKeyMessage("field", key, fields),
-              server
-            })
-          }
-        }
-      }
-      // OAuth rides on the SDK's HTTP transports; a WebSocket handshake has no such flow.
-      if (type === "websocket" && hasOwn(raw, "auth")) {
-        issues.push({
-          path: formatPath(path, ["auth"]),
-          message: 'a websocket server does not take "auth" (OAuth needs an http or sse server)',
-          server
-        })
-      }
-      // A URL holding `${tenant.key}` is checked with stand-ins, and kept as written.
-      const checkedUrl = typeof url === "string" ? withTenantStandIns(url) : url
-      if (typeof url === "string") input["url"] = checkedUrl
-      const decoded = decodeWith<ServerSpec.ServerSpec, ServerSpec.Encoded>(
-        SCHEMAS[type] as unknown as Schema.Schema<ServerSpec.ServerSpec, ServerSpec.Encoded>,
-        input,
-        path,
-        server
-      )
-      if (Either.isLeft(decoded)) {
-        for (const issue of decoded.left) {
-          if (failedPaths.has(issue.path)) continue
-          // Messages quote the URL as written (`${VAR}` unexpanded): an expanded one may hold a secret.
-          const message =
-            typeof checkedUrl === "string" && typeof rawUrl === "string"
-              ? issue.message.split(JSON.stringify(checkedUrl)).join(JSON.stringify(rawUrl))
-              : issue.message
-          issues.push({ ...issue, message })
-        }
-      } else if (
-        decoded.right.type !== "stdio" &&
-        decoded.right.type !== "custom" &&
-        typeof url === "string"
-      ) {
-        spec = { ...decoded.right, url }
-      } else {
-        spec = decoded.right
-      }
-    }
-  }
-
-  // --- resilience, tools, flags --------------------------------------------------------
-  const own = hasOwn(raw, "resilience")
-    ? resilienceBlock(raw["resilience"], formatPath(path, ["resilience"]), issues, server)
-    : undefined
-  const tools = toolsBlock(raw["tools"], formatPath(path, ["tools"]), issues, server)
-  const lazy = flag(raw, "lazy", false, path, issues, server)
-  const optional = flag(raw, "optional", false, path, issues, server)
-  const trustAnnotations = flag(raw, "trustAnnotations", true, path, issues, server)
-  const namePrefix = prefixSetting(raw, path, issues, server)
-  if (issues.length > before || spec === undefined) return undefined
-
-  const resilience = Resilience.merge(context.global, context.overrides, own)
+  const { prefix: namePrefix, ...settings } = decoded.right.settings
+  const resilience = Resilience.merge(context.global, context.overrides, settings.resilience)
   if (Either.isLeft(resilience)) {
     for (const line of resilience.left.issues ?? []) issues.push({ path: "", message: line, server })
     return undefined
   }
   return {
     name,
-    spec,
+    spec: decoded.right.spec,
     resilience: resilience.right,
-    tools,
-    lazy,
-    optional,
-    trustAnnotations,
+    tools: settings.tools ?? {},
+    lazy: settings.lazy ?? false,
+    optional: settings.optional ?? false,
+    trustAnnotations: settings.trustAnnotations ?? true,
     ...(namePrefix !== undefined ? { prefix: namePrefix } : {})
   }
 }
@@ -457,7 +278,7 @@ export const decode = (
 ): Either.Either<TetherConfig, InvalidConfig> => {
   const source = options?.source ?? "(inline)"
   const envRecord = options?.env ?? process.env
-  const env = (name: string): string | undefined => (hasOwn(envRecord, name) ? envRecord[name] : undefined)
+  const env: Variables = (name) => (hasOwn(envRecord, name) ? envRecord[name] : undefined)
   const issues: Array<Issue> = [...earlier]
   const fail = () => Either.left(invalid(`invalid config ${source}`, issues))
 
@@ -469,47 +290,41 @@ export const decode = (
     return fail()
   }
 
-  // Without a servers key the file is likely not a config at all: "is missing" says that.
-  if (hasOwn(input, "mcpServers") || hasOwn(input, "servers")) unknownFields(input, fileFields, "", issues)
-
   // --- servers: `mcpServers` (Claude Desktop, Cursor, mcp-use) or `servers` (VS Code) ---
-  let serversKey = "mcpServers"
-  if (hasOwn(input, "mcpServers") && hasOwn(input, "servers")) {
-    issues.push({
+  const hasServers = hasOwn(input, "mcpServers") || hasOwn(input, "servers")
+  const serversKey = hasOwn(input, "mcpServers") ? "mcpServers" : "servers"
+  const where: Array<Issue> = []
+  if (!hasServers) {
+    where.push({ path: "mcpServers", message: "is missing; expected an object of servers by name" })
+  } else if (hasOwn(input, "mcpServers") && hasOwn(input, "servers")) {
+    where.push({
       path: "servers",
       message: 'give the servers either in "mcpServers" or in "servers", not both'
-    })
-  } else if (!hasOwn(input, "mcpServers") && hasOwn(input, "servers")) {
-    serversKey = "servers"
-  }
-  const servers = input[serversKey]
-  if (!hasOwn(input, serversKey)) {
-    issues.push({ path: "mcpServers", message: "is missing; expected an object of servers by name" })
-  } else if (!isRecord(servers)) {
-    issues.push({
-      path: serversKey,
-      message: `expected an object of servers by name, got ${describe(servers)}`
     })
   }
 
   // --- global settings --------------------------------------------------------------------
-  const global = hasOwn(input, "resilience")
-    ? resilienceBlock(input["resilience"], "resilience", issues)
-    : undefined
-  const field = <A, I>(key: string, schema: Schema.Schema<A, I>): A | undefined => {
-    if (!hasOwn(input, key)) return undefined
-    const decoded = decodeWith(schema, input[key], key)
-    if (Either.isRight(decoded)) return decoded.right
-    issues.push(...decoded.left)
-    return undefined
-  }
-  const namespaceSeparator = field("namespaceSeparator", NonEmptyString)
-  const maxConnections = field("maxConnections", PositiveInt)
-  const idleTimeToLive = field("idleTimeToLive", Resilience.Millis)
+  const file = decodeWith(File, input, "", undefined)
+  const [unknown, later] = atKeys(
+    Either.isLeft(file) ? file.left : [],
+    "",
+    Object.keys(input).filter((key) => !fileFields.includes(key))
+  )
+  // Without a servers key the input is likely not a config at all: "is missing" says that
+  // better than a list of unknown fields.
+  issues.push(...(hasServers ? unknown : []), ...where, ...later)
+  const settings = Either.getOrUndefined(file)
+  // A bad separator is reported above; names are then not checked against it.
+  const givenSeparator = input["namespaceSeparator"]
+  const separator = !hasOwn(input, "namespaceSeparator")
+    ? "__"
+    : Schema.is(NamespaceSeparator)(givenSeparator)
+      ? givenSeparator
+      : undefined
 
   let overrides = options?.overrides
   if (overrides !== undefined) {
-    const checked = decodeWith(Resilience.Policy, overrides, "overrides")
+    const checked = decodeWith(Resilience.Policy, overrides, "overrides", undefined, "ignore")
     if (Either.isLeft(checked)) {
       issues.push(...checked.left)
       overrides = undefined
@@ -518,13 +333,11 @@ export const decode = (
 
   // --- each server ------------------------------------------------------------------------
   const decoded: Array<ServerConfig> = []
+  const servers = input[serversKey]
   if (isRecord(servers)) {
-    const separator =
-      hasOwn(input, "namespaceSeparator") && namespaceSeparator === undefined
-        ? undefined
-        : (namespaceSeparator ?? "__")
+    const context = { separator, env, schemas: entrySchemas(env), global: settings?.resilience, overrides }
     for (const [name, entry] of Object.entries(servers)) {
-      const server = serverEntry(name, entry, serversKey, { separator, env, global, overrides }, issues)
+      const server = serverEntry(name, entry, serversKey, context, issues)
       if (server !== undefined) decoded.push(server)
     }
   }
@@ -532,9 +345,9 @@ export const decode = (
   if (issues.length > 0) return fail()
   return Either.right({
     servers: decoded,
-    namespaceSeparator: namespaceSeparator ?? "__",
-    maxConnections,
-    idleTimeToLive,
+    namespaceSeparator: separator ?? "__",
+    maxConnections: settings?.maxConnections,
+    idleTimeToLive: settings?.idleTimeToLive,
     source
   })
 }
@@ -639,23 +452,43 @@ const readError = (path: string, error: PlatformError): InvalidConfig => {
   return new InvalidConfig({ issues: [message], message })
 }
 
+/** Reads each variable through the current `ConfigProvider` (unset ones are left out). */
+const readVariables = (
+  names: ReadonlyArray<string>
+): Effect.Effect<Readonly<Record<string, string>>, InvalidConfig> =>
+  Effect.reduce(names, {} as Readonly<Record<string, string>>, (env, name) =>
+    EffectConfig.option(EffectConfig.string(name)).pipe(
+      Effect.map(Option.match({ onNone: () => env, onSome: (value) => ({ ...env, [name]: value }) })),
+      Effect.mapError(
+        (error) =>
+          new InvalidConfig({
+            issues: [`${name}: cannot be read: ${String(error)}`],
+            message: `cannot read environment variable ${name}: ${String(error)}`
+          })
+      )
+    )
+  )
+
 /** @internal Reads, parses and decodes a file, with env placeholders and `TETHER_*` overrides. */
 export const load = (fs: FileSystem.FileSystem, path: string): Effect.Effect<TetherConfig, InvalidConfig> =>
   Effect.gen(function* () {
     const text = yield* Effect.mapError(fs.readFileString(path), (error) => readError(path, error))
     const overrides = yield* envOverrides
-    const env: Record<string, string> = {}
-    for (const name of referencedVariables(text)) {
-      const value = yield* EffectConfig.option(EffectConfig.string(name)).pipe(
-        Effect.mapError(
-          (error) =>
-            new InvalidConfig({
-              issues: [`${name}: cannot be read: ${String(error)}`],
-              message: `cannot read environment variable ${name}: ${String(error)}`
-            })
-        )
-      )
-      if (Option.isSome(value)) env[name] = value.value
-    }
+    const env = yield* readVariables(referencedVariables(text))
     return yield* parse(text, { source: path, env, overrides: overrides.resilience })
+  })
+
+/** @internal Decodes a config value given in code, like `load` does a file. */
+export const fromObject = (
+  input: unknown,
+  options: { readonly source?: string | undefined } | undefined
+): Effect.Effect<TetherConfig, InvalidConfig> =>
+  Effect.gen(function* () {
+    const overrides = yield* envOverrides
+    const env = yield* readVariables(variablesIn(input))
+    return yield* decode(input, {
+      source: options?.source ?? "(inline)",
+      env,
+      overrides: overrides.resilience
+    })
   })

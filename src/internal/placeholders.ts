@@ -20,6 +20,21 @@ export const referencedVariables = (text: string): ReadonlyArray<string> => {
   return [...names]
 }
 
+/** @internal Every environment variable named in a string anywhere inside `value`. */
+export const variablesIn = (value: unknown): ReadonlyArray<string> => {
+  const names = new Set<string>()
+  const seen = new Set<object>()
+  const visit = (v: unknown): void => {
+    if (typeof v === "string") for (const name of referencedVariables(v)) names.add(name)
+    else if (typeof v === "object" && v !== null && !seen.has(v)) {
+      seen.add(v)
+      for (const item of Object.values(v)) visit(item)
+    }
+  }
+  visit(value)
+  return [...names]
+}
+
 /** Replaces each `${…}` by `replace(inner)`; the first error wins. */
 const expand = (
   template: string,

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Either, ParseResult, Schema } from "effect"
+import { type SchemaAST as AST, Either, ParseResult, Schema } from "effect"
 import { InvalidConfig } from "../Errors.js"
 
 /** @internal */
@@ -65,23 +65,219 @@ const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
   return current
 }
 
-const EXPECTED = /^Expected (.*), actual /s
+/**
+ * @internal Annotation: what a value should be, in words, for "expected …, got …" (`"an
+ * object of tools by name"`). Read from the schema that failed, or from a refinement or
+ * transformation around it.
+ */
+export const ExpectedId: unique symbol = Symbol.for("tether/config/Expected")
 
-const plainType = (schemaType: string): string | undefined => {
-  if (schemaType.startsWith("Redacted(")) return undefined // only for values given in code
-  if (schemaType === "number") return "a number"
-  if (schemaType === "string") return "a string"
-  if (schemaType === "boolean") return "true or false"
-  if (schemaType === "null") return "null"
-  if (schemaType.startsWith("ReadonlyArray<string>")) return "an array of strings"
-  if (schemaType.startsWith("{") || schemaType.startsWith("Struct")) return "an object"
-  return schemaType
+/**
+ * @internal Annotation: `(key, known) => message` for a key an object does not declare;
+ * applies to the objects inside the annotated schema too, until one says otherwise.
+ * Without one: "unknown field; did you mean …".
+ */
+export const UnknownKeyId: unique symbol = Symbol.for("tether/config/UnknownKey")
+
+/**
+ * @internal Annotation: the problems this schema raises itself are listed before the
+ * others of the value being decoded (an unset `${VAR}` often explains the rest), after its
+ * undeclared keys.
+ */
+export const FirstId: unique symbol = Symbol.for("tether/config/First")
+
+type UnknownKey = (key: string, known: ReadonlyArray<string>) => string
+
+const expectedAnnotation = (ast: AST.AST): string | undefined => {
+  const value = ast.annotations[ExpectedId]
+  return typeof value === "string" ? value : undefined
+}
+
+const isUnknownKey = (u: unknown): u is UnknownKey => typeof u === "function"
+
+const unknownKeyAnnotation = (ast: AST.AST): UnknownKey | undefined => {
+  const value = ast.annotations[UnknownKeyId]
+  return isUnknownKey(value) ? value : undefined
+}
+
+/** The plain words for what a schema without an `ExpectedId` annotation accepts. */
+const plainType = (ast: AST.AST): string | undefined => {
+  switch (ast._tag) {
+    case "UndefinedKeyword": // the "absent" side of an optional field
+    case "Declaration": // `Redacted` values, only given in code
+      return undefined
+    case "NumberKeyword":
+      return "a number"
+    case "StringKeyword":
+      return "a string"
+    case "BooleanKeyword":
+      return "true or false"
+    case "TypeLiteral":
+      return "an object"
+    case "TupleType":
+      return ast.rest[0]?.type._tag === "StringKeyword" ? "an array of strings" : "an array"
+    default:
+      return String(ast)
+  }
+}
+
+/** One problem found in a `ParseIssue` tree: its own message, or what was expected. */
+interface Leaf {
+  readonly path: ReadonlyArray<PropertyKey>
+  readonly own?: string
+  readonly expected?: string
+  /** Listing order: undeclared keys of the value itself, then `FirstId` problems, then the rest. */
+  readonly rank: number
+}
+
+interface Scope {
+  readonly path: ReadonlyArray<PropertyKey>
+  /** The declared keys of the nearest object. */
+  readonly known: ReadonlyArray<string>
+  readonly unknownKey: UnknownKey
+  /** The `ExpectedId` of the refinement or transformation being looked through. */
+  readonly expected: string | undefined
+}
+
+const keyOf = (path: ReadonlyArray<PropertyKey>): string => String(path[path.length - 1] ?? "")
+
+/** The position of a problem in its record, for listing a record's problems in key order. */
+const keyIndex = (keys: ReadonlyArray<string>, issue: ParseResult.ParseIssue): number => {
+  if (issue._tag !== "Pointer") return -1
+  const first = typeof issue.path === "object" ? issue.path[0] : issue.path
+  return keys.indexOf(String(first))
+}
+
+const collect = (issue: ParseResult.ParseIssue, scope: Scope, out: Array<Leaf>): void => {
+  switch (issue._tag) {
+    case "Pointer": {
+      const path: ReadonlyArray<PropertyKey> = typeof issue.path === "object" ? issue.path : [issue.path]
+      collect(issue.issue, { ...scope, path: [...scope.path, ...path], expected: undefined }, out)
+      return
+    }
+    case "Composite": {
+      const ast = issue.ast
+      const issues: ReadonlyArray<ParseResult.ParseIssue> = Array.isArray(issue.issues)
+        ? issue.issues
+        : [issue.issues as ParseResult.ParseIssue]
+      const inner: Scope =
+        ast._tag === "TypeLiteral"
+          ? {
+              ...scope,
+              known: ast.propertySignatures.map((ps) => String(ps.name)),
+              unknownKey: unknownKeyAnnotation(ast) ?? scope.unknownKey,
+              expected: undefined
+            }
+          : { ...scope, unknownKey: unknownKeyAnnotation(ast) ?? scope.unknownKey, expected: undefined }
+      // Schema lists a record's refused keys before its values; the file's order reads better.
+      const ordered =
+        ast._tag === "TypeLiteral" && ast.propertySignatures.length === 0 && isRecord(issue.actual)
+          ? ((keys) =>
+              issues
+                .map((i, n) => [keyIndex(keys, i), n, i] as const)
+                .sort((a, b) => a[0] - b[0] || a[1] - b[1])
+                .map(([, , i]) => i))(Object.keys(issue.actual))
+          : issues
+      for (const i of ordered) collect(i, inner, out)
+      return
+    }
+    case "Refinement":
+    case "Transformation": {
+      const unknownKey = unknownKeyAnnotation(issue.ast) ?? scope.unknownKey
+      collect(
+        issue.issue,
+        { ...scope, unknownKey, expected: expectedAnnotation(issue.ast) ?? scope.expected },
+        out
+      )
+      return
+    }
+    case "Type": {
+      const rank = issue.ast.annotations[FirstId] === true ? 1 : 2
+      if (issue.message !== undefined) {
+        out.push({ path: scope.path, own: issue.message, rank })
+        return
+      }
+      const expected = expectedAnnotation(issue.ast) ?? scope.expected ?? plainType(issue.ast)
+      if (expected !== undefined) out.push({ path: scope.path, expected, rank })
+      return
+    }
+    case "Missing":
+      out.push({ path: scope.path, own: issue.message ?? "is missing", rank: 2 })
+      return
+    case "Unexpected":
+      out.push({
+        path: scope.path,
+        own: scope.unknownKey(keyOf(scope.path), scope.known),
+        rank: scope.path.length === 1 ? 0 : 2
+      })
+      return
+    case "Forbidden":
+      out.push({ path: scope.path, own: issue.message ?? "is forbidden", rank: 2 })
+      return
+  }
 }
 
 /**
- * Decodes with a Schema, or returns every problem by path in plain words: drops the
- * "Expected undefined" echo of optional fields, prefers a refinement's own message, and
- * merges a union's alternatives into one "expected a or b, got c".
+ * The one issue formatter of config decoding: every problem of a `ParseIssue` tree, by JSON
+ * path, in plain words. A refinement's or transformation's own message wins; the
+ * alternatives of a union become one "expected a or b, got c"; a key an object does not
+ * declare gets "did you mean" (or its `UnknownKeyId` message); the "absent" side of an
+ * optional field is dropped.
+ *
+ * @internal
+ */
+export const formatIssue = (
+  issue: ParseResult.ParseIssue,
+  input: unknown,
+  prefix: string,
+  server?: string | undefined
+): ReadonlyArray<Issue> => {
+  const leaves: Array<Leaf> = []
+  collect(
+    issue,
+    {
+      path: [],
+      known: [],
+      unknownKey: (key, known) => unknownKeyMessage("field", key, known),
+      expected: undefined
+    },
+    leaves
+  )
+  const groups = new Map<string, { path: ReadonlyArray<PropertyKey>; leaves: Array<Leaf> }>()
+  for (const leaf of [...leaves].sort((a, b) => a.rank - b.rank)) {
+    const key = JSON.stringify(leaf.path.map(String))
+    const group = groups.get(key) ?? { path: leaf.path, leaves: [] }
+    group.leaves.push(leaf)
+    groups.set(key, group)
+  }
+  const issues: Array<Issue> = []
+  for (const { leaves, path } of groups.values()) {
+    const where = formatPath(prefix, path)
+    const own = [...new Set(leaves.flatMap((l) => (l.own === undefined ? [] : [l.own])))]
+    if (own.length > 0) {
+      for (const message of own) issues.push({ path: where, message, server })
+      continue
+    }
+    const types = new Set(leaves.flatMap((l) => (l.expected === undefined ? [] : [l.expected])))
+    const alternatives =
+      types.has("a number") && types.has("a string")
+        ? [
+            'milliseconds or a duration string such as "5 seconds"',
+            ...[...types].filter((t) => t !== "a number" && t !== "a string")
+          ]
+        : [...types]
+    issues.push({
+      path: where,
+      message: `expected ${alternatives.join(" or ")}, got ${describe(valueAt(input, path))}`,
+      server
+    })
+  }
+  return issues
+}
+
+/**
+ * Decodes with a Schema, or returns every problem by path in plain words ({@link formatIssue}).
+ * A key the schema does not declare is a problem unless `excess` is `"ignore"`.
  *
  * @internal
  */
@@ -89,48 +285,11 @@ export const decodeWith = <A, I>(
   schema: Schema.Schema<A, I>,
   input: unknown,
   prefix: string,
-  server?: string | undefined
+  server?: string | undefined,
+  excess: "error" | "ignore" = "error"
 ): Either.Either<A, ReadonlyArray<Issue>> =>
-  Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })(input).pipe(
-    Either.mapLeft((error) => {
-      const groups = new Map<string, { path: ReadonlyArray<PropertyKey>; messages: Array<string> }>()
-      for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
-        const key = JSON.stringify(issue.path.map(String))
-        const group = groups.get(key) ?? { path: issue.path, messages: [] }
-        group.messages.push(issue.message)
-        groups.set(key, group)
-      }
-      const issues: Array<Issue> = []
-      for (const { messages, path } of groups.values()) {
-        const relevant = messages.filter((m) => !m.startsWith("Expected undefined, actual"))
-        if (relevant.length === 0) continue
-        const where = formatPath(prefix, path)
-        const own = [...new Set(relevant.filter((m) => !EXPECTED.test(m)))]
-        if (own.length > 0) {
-          for (const message of own) issues.push({ path: where, message, server })
-          continue
-        }
-        const types = new Set(
-          relevant.flatMap((m) => {
-            const t = plainType(EXPECTED.exec(m)?.[1] ?? "")
-            return t === undefined ? [] : [t]
-          })
-        )
-        const alternatives =
-          types.has("a number") && types.has("a string")
-            ? [
-                'milliseconds or a duration string such as "5 seconds"',
-                ...[...types].filter((t) => t !== "a number" && t !== "a string")
-              ]
-            : [...types]
-        issues.push({
-          path: where,
-          message: `expected ${alternatives.join(" or ")}, got ${describe(valueAt(input, path))}`,
-          server
-        })
-      }
-      return issues
-    })
+  Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: excess })(input).pipe(
+    Either.mapLeft((error) => formatIssue(error.issue, input, prefix, server))
   )
 
 /** @internal `a.b[0].c` from a Schema issue path. */
