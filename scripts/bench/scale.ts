@@ -98,6 +98,8 @@ export const worker = async (p: ScaleWorkerParams): Promise<ScaleWorkerResult> =
     }
   } else {
     const clients: Array<InstanceType<typeof Client>> = []
+    // Kept, like Tether's per-connection catalog, so the heap figures compare like with like.
+    const catalogs: Array<unknown> = []
     for (let i = 0; i < p.n; i += BATCH) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(BATCH, p.n - i) }, async () => {
@@ -105,6 +107,10 @@ export const worker = async (p: ScaleWorkerParams): Promise<ScaleWorkerResult> =
           client.onerror = () => {}
           try {
             await client.connect(new WebSocketClientTransport(new URL(p.url)))
+            // The same work as Tether's connect, which lists the tools and keeps the
+            // catalog: without it the raw side would be timed on `initialize` alone.
+            const catalog = await client.listTools()
+            catalogs.push(catalog.tools)
             return client
           } catch (e) {
             if (errors.length < 5) errors.push(errorText(e))
@@ -125,6 +131,7 @@ export const worker = async (p: ScaleWorkerParams): Promise<ScaleWorkerResult> =
     }
     closeAll = async () => {
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)))
+      catalogs.length = 0
     }
   }
   const connectAllMs = now() - t0
@@ -241,7 +248,7 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
   for (const e of errs.slice(0, 5)) say(`  error: ${e}`)
   const notes = [
     "Each round is a fresh process: memory per connection = (after − before) / connected, both after a full GC; the before-sample is taken after imports.",
-    "Tether: McpConnection.make per connection (default policy: supervisor + heartbeat fibers each); its connect includes tools/list (the catalog is kept per connection), the raw connect is initialize only. Raw: SDK Client + SDK WebSocketClientTransport on ws."
+    "Tether: McpConnection.make per connection (default policy: supervisor + heartbeat fibers each); its connect includes tools/list (the catalog is kept per connection). Raw: SDK Client + SDK WebSocketClientTransport on ws, connect then listTools (the catalog kept too), so both sides do the same work."
   ]
   for (const note of notes) say(`  note: ${note}`)
   const targets: Array<Target> = [
