@@ -29,8 +29,7 @@ import {
   Queue,
   ScheduleDecision,
   ScheduleIntervals,
-  Stream,
-  SubscriptionRef
+  Stream
 } from "effect"
 import { ConnectionState, type ServerInfo } from "../ConnectionState.js"
 import * as Errors from "../Errors.js"
@@ -40,6 +39,7 @@ import * as Resilience from "../Resilience.js"
 import * as ServerSpec from "../ServerSpec.js"
 import * as Auth from "./auth.js"
 import { Breaker } from "./breaker.js"
+import * as Cell from "./cell.js"
 import * as Calls from "./calls.js"
 import { bounded, brief } from "./errorText.js"
 import * as Heartbeat from "./heartbeat.js"
@@ -96,11 +96,6 @@ export const make = (options: McpConnection.Options) =>
       )
     )
     const trustAnnotations = options.trustAnnotations ?? true
-    const attemptsMetric = Metric.tagged(Metrics.connectAttempts, "server", name)
-    const reconnectsMetric = Metric.tagged(Metrics.reconnects, "server", name)
-    const recoveryMetric = Metric.tagged(Metrics.recoverySeconds, "server", name)
-    const heartbeatRtt = Metric.tagged(Metrics.heartbeatSeconds, "server", name)
-    const retriesMetric = Metric.tagged(Metrics.retries, "server", name)
     const overrides = options.tools ?? {}
 
     const clock = yield* Effect.clock
@@ -108,11 +103,19 @@ export const make = (options: McpConnection.Options) =>
     const scope = yield* Effect.scope
     const runFork = yield* FiberSet.makeRuntime<never>()
 
-    const state = yield* SubscriptionRef.make<ConnectionState>(ConnectionState.Connecting({ attempt: 1 }))
-    const tools = yield* SubscriptionRef.make<ReadonlyArray<Tool>>([])
+    const state = new Cell.Cell<ConnectionState>(ConnectionState.Connecting({ attempt: 1 }))
+    /** The catalog; the call path reads `tools.value` synchronously; `setTools` is its only writer. */
+    const tools = new Cell.Cell<ReadonlyArray<Tool>>([])
     // A slow subscriber loses the oldest notifications past 128. (1,024 slots cost 16 KiB
-    // per connection, a sixth of its heap, measured with 1,000 connections.)
-    const notifications = yield* PubSub.sliding<ServerNotification>(128)
+    // per connection, a sixth of its heap, measured with 1,000 connections.) Made by the
+    // first subscriber: a notification published before any subscription reaches no one
+    // either way, and the 128 slots are 2 KiB of every connection nobody listens to.
+    let notifications: PubSub.PubSub<ServerNotification> | undefined
+    const notificationHub = Effect.suspend(() =>
+      notifications !== undefined
+        ? Effect.succeed(notifications)
+        : Effect.map(PubSub.sliding<ServerNotification>(128), (made) => (notifications ??= made))
+    )
     const kick = yield* Queue.sliding<"demand" | "manual">(1)
     const counters = {
       connectAttempts: 0,
@@ -129,13 +132,7 @@ export const make = (options: McpConnection.Options) =>
      * synchronously by the call path (one owner, no mirror of a Ref).
      */
     let readySession: Session.Session | undefined
-    /** The catalog as the call path reads it synchronously; `setTools` is its only writer. */
-    let toolList: ReadonlyArray<Tool> = []
-    const setTools = (list: ReadonlyArray<Tool>) =>
-      Effect.zipRight(
-        Effect.sync(() => (toolList = list)),
-        SubscriptionRef.set(tools, list)
-      )
+    const setTools = (list: ReadonlyArray<Tool>) => Effect.sync(() => tools.unsafeSet(list))
     const subscriptions = new Set<string>()
     let logLevel: LoggingLevel | undefined
 
@@ -165,7 +162,8 @@ export const make = (options: McpConnection.Options) =>
       now,
       runFork: (effect) => runFork(effect),
       onTools: (list) => setTools(list),
-      onNotification: (n) => PubSub.publish(notifications, n),
+      onNotification: (n) =>
+        Effect.suspend(() => (notifications === undefined ? Effect.void : PubSub.publish(notifications, n))),
       subscriptions,
       logLevel: () => logLevel,
       elicitation: options.elicitation,
@@ -181,7 +179,8 @@ export const make = (options: McpConnection.Options) =>
     const setState = (s: ConnectionState) =>
       Effect.suspend(() => {
         counters.stateSince = now()
-        return Effect.zipRight(SubscriptionRef.set(state, s), Metrics.recordState(name, s))
+        state.unsafeSet(s)
+        return Metrics.recordState(name, s)
       })
 
     const readyNow = (): Session.Session | undefined =>
@@ -228,8 +227,13 @@ export const make = (options: McpConnection.Options) =>
           yield* setState(ConnectionState.Connecting({ attempt: outage.attempt }))
         counters.connectAttempts += 1
         const opened = yield* Effect.exit(Session.open(sessionContext, generation + 1))
+        // Metrics are tagged where they are recorded, not up front: five tagged metrics were
+        // ~2.5 KiB of every connection, most of them never updated.
         yield* Metric.update(
-          Metric.tagged(attemptsMetric, "outcome", Exit.isSuccess(opened) ? "ok" : "error"),
+          Metrics.connectAttempts.pipe(
+            Metric.tagged("server", name),
+            Metric.tagged("outcome", Exit.isSuccess(opened) ? "ok" : "error")
+          ),
           1
         )
         if (Exit.isSuccess(opened)) return Either.right(opened.value)
@@ -300,13 +304,16 @@ export const make = (options: McpConnection.Options) =>
         readySession = session
         if (policy.heartbeat.enabled) {
           yield* Effect.forkIn(
-            Heartbeat.run(session, { server: name, policy: policy.heartbeat, now, rtt: heartbeatRtt }),
+            Heartbeat.run(session, { server: name, policy: policy.heartbeat, now }),
             session.scope
           )
         }
         const readySince = now()
         if (outage.lostAt !== undefined)
-          yield* Metric.update(recoveryMetric, (readySince - outage.lostAt) / 1000)
+          yield* Metric.update(
+            Metric.tagged(Metrics.recoverySeconds, "server", name),
+            (readySince - outage.lostAt) / 1000
+          )
         outage.lostAt = undefined
         yield* setState(ConnectionState.Ready({ server: session.info, since: readySince, generation }))
         yield* Effect.logDebug("connection ready").pipe(Effect.annotateLogs({ server: name, generation }))
@@ -321,7 +328,10 @@ export const make = (options: McpConnection.Options) =>
         // A dead or hung link is killed at once; a manual reconnect closes politely.
         if (!manual) yield* Effect.promise(() => session.link.kill())
         yield* Session.close(session)
-        yield* Metric.update(Metric.tagged(reconnectsMetric, "reason", reason._tag), 1)
+        yield* Metric.update(
+          Metrics.reconnects.pipe(Metric.tagged("server", name), Metric.tagged("reason", reason._tag)),
+          1
+        )
         // A session that stayed up for `resetAfter` was a recovery: back off from scratch.
         return { reason, fresh: manual || now() - readySince >= policy.reconnect.resetAfter }
       })
@@ -412,8 +422,21 @@ export const make = (options: McpConnection.Options) =>
       }
     }
 
+    /**
+     * Admits on the current state, then on every change in order (as a subscriber of
+     * `changes` would) until one admits: a walk of the state's history, no stream.
+     */
+    const admitFromNow = Effect.gen(function* () {
+      let node = state.current
+      for (;;) {
+        const admitted = yield* admit(node.value)
+        if (Option.isSome(admitted)) return admitted.value
+        node = yield* Cell.next(node)
+      }
+    })
+
     const awaitSession: Effect.Effect<Session.Session, Errors.TetherError> = Effect.gen(function* () {
-      const first = yield* admit(yield* SubscriptionRef.get(state))
+      const first = yield* admit(state.value)
       if (Option.isSome(first)) return first.value
       if (counters.waiting >= policy.call.maxQueued) {
         return yield* new Errors.Overloaded({
@@ -423,13 +446,7 @@ export const make = (options: McpConnection.Options) =>
         })
       }
       counters.waiting += 1
-      return yield* state.changes.pipe(
-        Stream.mapEffect(admit),
-        Stream.filterMap((o) => o),
-        Stream.runHead,
-        Effect.flatMap(Option.match({ onNone: () => Effect.fail(closedError()), onSome: Effect.succeed })),
-        Effect.ensuring(Effect.sync(() => (counters.waiting -= 1)))
-      )
+      return yield* admitFromNow.pipe(Effect.ensuring(Effect.sync(() => (counters.waiting -= 1))))
     })
 
     const isToolSafe = (tool: string, perCall: boolean | undefined): boolean => {
@@ -437,7 +454,7 @@ export const make = (options: McpConnection.Options) =>
       const override = overrides[tool]?.idempotent
       if (override !== undefined) return override
       if (!trustAnnotations) return false
-      const annotations = toolList.find((t) => t.name === tool)?.annotations
+      const annotations = tools.value.find((t) => t.name === tool)?.annotations
       return annotations?.readOnlyHint === true || annotations?.idempotentHint === true
     }
 
@@ -465,7 +482,9 @@ export const make = (options: McpConnection.Options) =>
       awaitSession,
       noteError,
       linkError: () => linkError,
-      retries: retriesMetric,
+      get retries() {
+        return Metric.tagged(Metrics.retries, "server", name)
+      },
       breaker
     })
 
@@ -499,7 +518,7 @@ export const make = (options: McpConnection.Options) =>
       name,
       spec,
       policy,
-      state: SubscriptionRef.get(state),
+      state: Effect.sync(() => state.value),
       // Getters: a stream built per connection up front is heap nobody may ever use.
       get changes() {
         return state.changes
@@ -530,12 +549,12 @@ export const make = (options: McpConnection.Options) =>
           })
         )
       },
-      tools: SubscriptionRef.get(tools),
+      tools: Effect.sync(() => tools.value),
       get toolChanges() {
         return tools.changes
       },
       get notifications() {
-        return Stream.fromPubSub(notifications)
+        return Stream.unwrap(Effect.map(notificationHub, (hub) => Stream.fromPubSub(hub)))
       },
       callTool: (tool, args, o) =>
         (

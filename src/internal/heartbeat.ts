@@ -7,6 +7,7 @@
  */
 import { Cause, Duration, Effect, Exit, Metric, Option } from "effect"
 import * as Errors from "../Errors.js"
+import * as Metrics from "../Metrics.js"
 import { classify } from "./classify.js"
 import type { Policy } from "../Resilience.js"
 import * as Session from "./session.js"
@@ -18,7 +19,6 @@ export const run = (
     readonly server: string
     readonly policy: Policy["heartbeat"]
     readonly now: () => number
-    readonly rtt: Metric.Metric.Histogram<number>
   }
 ): Effect.Effect<void> =>
   Effect.gen(function* () {
@@ -46,7 +46,11 @@ export const run = (
       )
       if (Exit.isSuccess(exit)) {
         missed = 0
-        yield* Metric.update(options.rtt, (now() - pingStart) / 1000)
+        // Tagged here, not per connection up front: a ping comes at most once an interval.
+        yield* Metric.update(
+          Metric.tagged(Metrics.heartbeatSeconds, "server", server),
+          (now() - pingStart) / 1000
+        )
         continue
       }
       const error = Cause.failureOption(exit.cause)
