@@ -1,6 +1,6 @@
 /**
  * The machinery of `McpConnection`: the supervisor fiber (connect, wait for loss,
- * reconnect under the policy's schedule), the heartbeat fiber, and the call path
+ * reconnect under the policy's schedule), the heartbeat watch, and the call path
  * (wait for Ready within the deadline, phase-aware retries, `OutcomeUnknown`).
  *
  * @internal
@@ -75,6 +75,109 @@ const permanentTags: ReadonlySet<string> = new Set([
 ])
 
 type Descriptor = Calls.Descriptor
+
+/**
+ * The call path's view of a connection. A class for its `retries` getter: the counter is
+ * tagged with the server on a retry, not made per connection up front (and an object
+ * literal with a getter is a dictionary-mode object).
+ */
+class CallContext implements Calls.CallContext {
+  readonly name: string
+  readonly policy: Calls.CallContext["policy"]
+  readonly now: () => number
+  readonly awaitSession: Calls.CallContext["awaitSession"]
+  readonly readyNow: Calls.CallContext["readyNow"]
+  readonly noteError: Calls.CallContext["noteError"]
+  readonly linkError: Calls.CallContext["linkError"]
+  readonly breaker: Breaker
+
+  constructor(fields: Omit<Calls.CallContext, "retries">) {
+    this.name = fields.name
+    this.policy = fields.policy
+    this.now = fields.now
+    this.awaitSession = fields.awaitSession
+    this.readyNow = fields.readyNow
+    this.noteError = fields.noteError
+    this.linkError = fields.linkError
+    this.breaker = fields.breaker
+  }
+
+  get retries(): Metric.Metric.Counter<number> {
+    return Metric.tagged(Metrics.retries, "server", this.name)
+  }
+}
+
+/** What `make` builds per connection; the streams are the class's getters. */
+type Members = Omit<McpConnection, McpConnectionTypeId | "changes" | "toolChanges" | "notifications">
+
+/**
+ * The connection's public face. A class, not an object literal: a literal with getters is
+ * a dictionary-mode object (~1.6 KiB per connection, measured); here the getters are on
+ * the prototype and build their stream per use, not per connection up front.
+ */
+class Connection implements McpConnection {
+  readonly [TypeId]: McpConnectionTypeId = TypeId
+  readonly name: string
+  readonly spec: McpConnection["spec"]
+  readonly policy: McpConnection["policy"]
+  readonly state: McpConnection["state"]
+  readonly stats: McpConnection["stats"]
+  readonly awaitReady: McpConnection["awaitReady"]
+  readonly tools: McpConnection["tools"]
+  readonly callTool: McpConnection["callTool"]
+  readonly listTools: McpConnection["listTools"]
+  readonly listResources: McpConnection["listResources"]
+  readonly listResourceTemplates: McpConnection["listResourceTemplates"]
+  readonly readResource: McpConnection["readResource"]
+  readonly listPrompts: McpConnection["listPrompts"]
+  readonly getPrompt: McpConnection["getPrompt"]
+  readonly subscribe: McpConnection["subscribe"]
+  readonly unsubscribe: McpConnection["unsubscribe"]
+  readonly setLogLevel: McpConnection["setLogLevel"]
+  readonly ping: McpConnection["ping"]
+  readonly reconnect: McpConnection["reconnect"]
+  readonly rootsChanged: McpConnection["rootsChanged"]
+
+  constructor(
+    private readonly stateCell: Cell.Cell<ConnectionState>,
+    private readonly toolsCell: Cell.Cell<ReadonlyArray<Tool>>,
+    private readonly notificationHub: Effect.Effect<PubSub.PubSub<ServerNotification>>,
+    members: Members
+  ) {
+    this.name = members.name
+    this.spec = members.spec
+    this.policy = members.policy
+    this.state = members.state
+    this.stats = members.stats
+    this.awaitReady = members.awaitReady
+    this.tools = members.tools
+    this.callTool = members.callTool
+    this.listTools = members.listTools
+    this.listResources = members.listResources
+    this.listResourceTemplates = members.listResourceTemplates
+    this.readResource = members.readResource
+    this.listPrompts = members.listPrompts
+    this.getPrompt = members.getPrompt
+    this.subscribe = members.subscribe
+    this.unsubscribe = members.unsubscribe
+    this.setLogLevel = members.setLogLevel
+    this.ping = members.ping
+    this.reconnect = members.reconnect
+    this.rootsChanged = members.rootsChanged
+  }
+
+  get changes(): Stream.Stream<ConnectionState> {
+    return this.stateCell.changes
+  }
+
+  get toolChanges(): Stream.Stream<ReadonlyArray<Tool>> {
+    return this.toolsCell.changes
+  }
+
+  get notifications(): Stream.Stream<ServerNotification> {
+    return Stream.unwrap(Effect.map(this.notificationHub, (hub) => Stream.fromPubSub(hub)))
+  }
+}
 
 const toMillis = (input: Duration.DurationInput | undefined, fallback: number): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
@@ -154,6 +257,7 @@ export const make = (options: McpConnection.Options) =>
       counters.lastErrorAt = now()
     }
 
+    const auth = yield* Auth.forSpec(name, spec, now)
     const sessionContext: Session.SessionContext = {
       name,
       spec,
@@ -169,7 +273,7 @@ export const make = (options: McpConnection.Options) =>
       elicitation: options.elicitation,
       sampling: options.sampling,
       roots: options.roots,
-      auth: yield* Auth.forSpec(name, spec, now)
+      auth
     }
 
     // -----------------------------------------------------------------------
@@ -303,10 +407,7 @@ export const make = (options: McpConnection.Options) =>
         outage.attempt = 0
         readySession = session
         if (policy.heartbeat.enabled) {
-          yield* Effect.forkIn(
-            Heartbeat.run(session, { server: name, policy: policy.heartbeat, now }),
-            session.scope
-          )
+          yield* Heartbeat.watch(session, { server: name, policy: policy.heartbeat, now, runFork })
         }
         const readySince = now()
         if (outage.lostAt !== undefined)
@@ -474,19 +575,18 @@ export const make = (options: McpConnection.Options) =>
       })
     }
 
-    const { counters: callCounters, request } = Calls.makeRequest({
-      readyNow,
-      name,
-      policy,
-      now,
-      awaitSession,
-      noteError,
-      linkError: () => linkError,
-      get retries() {
-        return Metric.tagged(Metrics.retries, "server", name)
-      },
-      breaker
-    })
+    const { counters: callCounters, request } = Calls.makeRequest(
+      new CallContext({
+        readyNow,
+        name,
+        policy,
+        now,
+        awaitSession,
+        noteError,
+        linkError: () => linkError,
+        breaker
+      })
+    )
 
     const method = (m: string): Descriptor => ({ method: m, safe: safeMethods.has(m) })
 
@@ -513,16 +613,11 @@ export const make = (options: McpConnection.Options) =>
 
     const cursorParams = (cursor: string | undefined) => (cursor === undefined ? {} : { cursor })
 
-    const connection: McpConnection = {
-      [TypeId]: TypeId,
+    const connection = new Connection(state, tools, notificationHub, {
       name,
       spec,
       policy,
       state: Effect.sync(() => state.value),
-      // Getters: a stream built per connection up front is heap nobody may ever use.
-      get changes() {
-        return state.changes
-      },
       stats: Effect.sync((): Stats => ({
         connectAttempts: counters.connectAttempts,
         reconnects: counters.reconnects,
@@ -550,12 +645,6 @@ export const make = (options: McpConnection.Options) =>
         )
       },
       tools: Effect.sync(() => tools.value),
-      get toolChanges() {
-        return tools.changes
-      },
-      get notifications() {
-        return Stream.unwrap(Effect.map(notificationHub, (hub) => Stream.fromPubSub(hub)))
-      },
       callTool: (tool, args, o) =>
         (
           request(
@@ -642,6 +731,6 @@ export const make = (options: McpConnection.Options) =>
         // A notification has no answer: a lost link is noticed by the supervisor, not here.
         return Effect.promise(() => session.client.sendRootsListChanged().catch(() => undefined))
       })
-    }
+    })
     return connection
   }).pipe(Effect.withSpan("McpConnection.make", { attributes: { server: options.name } }))
