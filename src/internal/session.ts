@@ -20,6 +20,12 @@ import {
   type Tool,
   ToolListChangedNotificationSchema
 } from "@modelcontextprotocol/sdk/types.js"
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
+import type {
+  JsonSchemaType,
+  JsonSchemaValidator,
+  jsonSchemaValidator
+} from "@modelcontextprotocol/sdk/validation"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
 import type { ServerInfo } from "../ConnectionState.js"
 import type { ElicitationHandler, RootsHandler, SamplingHandler } from "../McpConnection.js"
@@ -53,6 +59,20 @@ export class LostSignal {
     if (this.done) return
     this.done = true
     Deferred.unsafeDone(this.deferred, Exit.succeed(error))
+  }
+}
+
+/**
+ * The SDK's own validator (Ajv), built on first use: a `Client` builds one up front, ~18 KiB
+ * of every connection's heap (measured with 1,000 connections) and a visible share of its
+ * connect time, used only when a tool declares an `outputSchema` or an elicitation asks
+ * for a form. Validation, when it happens, is the SDK's, unchanged.
+ */
+class LazyValidator implements jsonSchemaValidator {
+  private ajv: AjvJsonSchemaValidator | undefined
+  getValidator<T>(schema: JsonSchemaType): JsonSchemaValidator<T> {
+    this.ajv ??= new AjvJsonSchemaValidator()
+    return this.ajv.getValidator<T>(schema)
   }
 }
 
@@ -205,7 +225,8 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
             ...(elicitation === undefined ? {} : { elicitation: { form: { applyDefaults: true } } }),
             ...(sampling === undefined ? {} : { sampling: {} }),
             ...(roots === undefined ? {} : { roots: { listChanged: true } })
-          }
+          },
+          jsonSchemaValidator: new LazyValidator()
         }
       )
       client.onerror = () => {}
