@@ -22,13 +22,15 @@ import {
   Effect,
   Either,
   Exit,
+  Fiber,
   FiberSet,
   Metric,
   Option,
   PubSub,
-  Queue,
+  Runtime,
   ScheduleDecision,
   ScheduleIntervals,
+  Scope,
   Stream
 } from "effect"
 import { ConnectionState, type ServerInfo } from "../ConnectionState.js"
@@ -75,6 +77,50 @@ const permanentTags: ReadonlySet<string> = new Set([
 ])
 
 type Descriptor = Calls.Descriptor
+
+/**
+ * A one-slot mailbox where the newest offer wins, with one taker (the supervisor): what a
+ * `Queue.sliding(1)` did here, without its ~1.1 KiB per connection.
+ */
+class Kick<A> {
+  private value: A | undefined
+  private waiter: ((value: A) => void) | undefined
+
+  offer(value: A): Effect.Effect<void> {
+    return Effect.sync(() => {
+      const waiter = this.waiter
+      if (waiter === undefined) {
+        this.value = value
+        return
+      }
+      this.waiter = undefined
+      waiter(value)
+    })
+  }
+
+  poll(): Effect.Effect<Option.Option<A>> {
+    return Effect.sync(() => {
+      const value = this.value
+      this.value = undefined
+      return Option.fromNullable(value)
+    })
+  }
+
+  take(): Effect.Effect<A> {
+    return Effect.async<A>((resume) => {
+      const value = this.value
+      if (value !== undefined) {
+        this.value = undefined
+        return resume(Effect.succeed(value))
+      }
+      const waiter = (v: A) => resume(Effect.succeed(v))
+      this.waiter = waiter
+      return Effect.sync(() => {
+        if (this.waiter === waiter) this.waiter = undefined
+      })
+    })
+  }
+}
 
 /**
  * The call path's view of a connection. A class for its `retries` getter: the counter is
@@ -219,7 +265,7 @@ export const make = (options: McpConnection.Options) =>
         ? Effect.succeed(notifications)
         : Effect.map(PubSub.sliding<ServerNotification>(128), (made) => (notifications ??= made))
     )
-    const kick = yield* Queue.sliding<"demand" | "manual">(1)
+    const kick = new Kick<"demand" | "manual">()
     const counters = {
       connectAttempts: 0,
       reconnects: 0,
@@ -371,7 +417,7 @@ export const make = (options: McpConnection.Options) =>
           })
         )
         // A manual reconnect (or a call's demand) cuts the wait short.
-        yield* Effect.raceFirst(Effect.sleep(Duration.millis(wait)), Queue.take(kick))
+        yield* Effect.raceFirst(Effect.sleep(Duration.millis(wait)), kick.take())
         return true
       })
 
@@ -419,8 +465,8 @@ export const make = (options: McpConnection.Options) =>
         yield* setState(ConnectionState.Ready({ server: session.info, since: readySince, generation }))
         yield* Effect.logDebug("connection ready").pipe(Effect.annotateLogs({ server: name, generation }))
         // One wait, for the session's end: a manual `reconnect` ends it too (racing the
-        // kick queue kept two more fibers per Ready connection, ~10 KiB each).
-        const queued = yield* Queue.poll(kick)
+        // kick mailbox kept two more fibers per Ready connection, ~10 KiB each).
+        const queued = yield* kick.poll()
         if (Option.isSome(queued) && queued.value === "manual") requestReconnect(session)
         const reason = yield* Session.awaitLost(session)
         const manual = reason === manualReason
@@ -444,7 +490,7 @@ export const make = (options: McpConnection.Options) =>
         yield* setState(
           ConnectionState.Failed({ lastError: failure, since, retryAt: since + policy.breaker.cooldown })
         )
-        return yield* Queue.take(kick)
+        return yield* kick.take()
       })
 
     const supervisor = Effect.gen(function* () {
@@ -475,7 +521,12 @@ export const make = (options: McpConnection.Options) =>
         return setState(ConnectionState.Closed())
       })
     )
-    yield* Effect.forkScoped(supervisor)
+    // Started from the connection's runtime, not forked from this fiber: a child fiber keeps
+    // its parent reachable (Effect's fork observer), and `make`'s fiber ends when it returns;
+    // kept alive by the supervisor it was ~1.5 KiB of every connection. Interrupted (and
+    // awaited) on close, where `forkScoped` would have.
+    const supervisorFiber = Runtime.runFork(yield* Effect.runtime<never>())(supervisor)
+    yield* Scope.addFinalizer(scope, Fiber.interrupt(supervisorFiber))
 
     // -----------------------------------------------------------------------
     // Calls
@@ -518,7 +569,7 @@ export const make = (options: McpConnection.Options) =>
             )
           }
           // Cooldown over: this call is the probe that starts connecting again.
-          return Queue.offer(kick, "demand").pipe(Effect.as(Option.none()))
+          return kick.offer("demand").pipe(Effect.as(Option.none()))
         }
       }
     }
@@ -722,7 +773,7 @@ export const make = (options: McpConnection.Options) =>
           requestReconnect(session)
           return Effect.void
         }
-        return Queue.offer(kick, "manual").pipe(Effect.asVoid)
+        return kick.offer("manual").pipe(Effect.asVoid)
       }),
       rootsChanged: Effect.suspend(() => {
         const session = readySession
