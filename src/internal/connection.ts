@@ -784,4 +784,8 @@ export const make = (options: McpConnection.Options) =>
       })
     })
     return connection
-  }).pipe(Effect.withSpan("McpConnection.make", { attributes: { server: options.name } }))
+  }).pipe(
+    // No stack trace: the supervisor keeps this span as its parent for the connection's
+    // life, and the captured stack was ~1.4 KiB of every connection's heap.
+    Effect.withSpan("McpConnection.make", { attributes: { server: options.name }, captureStackTrace: false })
+  )

@@ -176,7 +176,8 @@ export const listAllTools = (
       tools.push(...page.tools)
       cursor = page.nextCursor
     } while (cursor !== undefined && tools.length < 100_000)
-    return tools
+    // The catalog is kept for the connection's life: without the slack the pushes left.
+    return tools.slice()
   })
 
 /**
@@ -275,12 +276,14 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
       }
       const session: Session = { generation, client, link, info, scope, lost }
 
-      const refreshTools = listAllTools(session, ctx).pipe(
-        Effect.flatMap(ctx.onTools),
-        Effect.catchAll((error) => Effect.logDebug("tools/list failed", error.message))
-      )
+      // Built when a list_changed comes, not kept per session up front.
+      const refreshTools = () =>
+        listAllTools(session, ctx).pipe(
+          Effect.flatMap(ctx.onTools),
+          Effect.catchAll((error) => Effect.logDebug("tools/list failed", error.message))
+        )
       client.setNotificationHandler(ToolListChangedNotificationSchema, async (n) => {
-        ctx.runFork(Effect.zipRight(ctx.onNotification(n), refreshTools))
+        ctx.runFork(Effect.zipRight(ctx.onNotification(n), refreshTools()))
       })
       client.setNotificationHandler(ResourceListChangedNotificationSchema, async (n) => {
         ctx.runFork(ctx.onNotification(n))
