@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Metric, MetricBoundaries, MetricLabel } from "effect"
+import { Effect, FiberRef, Metric, MetricBoundaries, MetricLabel } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import type { ConnectionState } from "./ConnectionState.js"
 import type * as Errors from "./Errors.js"
@@ -127,6 +127,40 @@ export const recordState = (server: string, state: ConnectionState): Effect.Effe
       Metric.set(circuitOpen.pipe(Metric.tagged("server", server)), state._tag === "Failed" ? 1 : 0)
     )
   )
+
+const stateLabels: ReadonlyArray<MetricLabel.MetricLabel> = states.map((s) => MetricLabel.make("state", s))
+
+/**
+ * `recordState` for one server, as a function that records each change: what it records
+ * is the same, but its label arrays are made once (on the first change), so each update
+ * finds its metric hook at once instead of building a new metric key (tagging a metric
+ * per update made recording the state a tenth of a connection's connect CPU).
+ *
+ * @internal
+ */
+export const stateRecorder = (server: string): ((state: ConnectionState) => Effect.Effect<void>) => {
+  let labels:
+    | {
+        readonly states: ReadonlyArray<Array<MetricLabel.MetricLabel>>
+        readonly circuit: Array<MetricLabel.MetricLabel>
+      }
+    | undefined
+  return (state) =>
+    FiberRef.getWith(FiberRef.currentMetricLabels, (fiberLabels) => {
+      // Fiber-level labels (`Effect.tagMetrics`) are part of every key: the general path.
+      if (fiberLabels.length > 0) return recordState(server, state)
+      return Effect.sync(() => {
+        if (labels === undefined) {
+          const serverLabel = MetricLabel.make("server", server)
+          labels = { states: stateLabels.map((s) => [serverLabel, s]), circuit: [serverLabel] }
+        }
+        for (let i = 0; i < states.length; i++) {
+          connectionState.unsafeUpdate(states[i] === state._tag ? 1 : 0, labels.states[i]!)
+        }
+        circuitOpen.unsafeUpdate(state._tag === "Failed" ? 1 : 0, labels.circuit)
+      })
+    })
+}
 
 /**
  * The `outcome` label of a finished call.

@@ -233,7 +233,13 @@ export const make = (options: McpConnection.Options) =>
   Effect.gen(function* () {
     const name = options.name
     const spec = yield* ServerSpec.decode(options.server, { server: name, path: `${name}` })
-    const policy = yield* Resilience.merge(options.resilience).pipe(
+    // No policy given: the defaults, one object for every such connection (decoding `{}`
+    // again per connection was a visible share of connect time, and its heap).
+    const policy = yield* (
+      options.resilience === undefined
+        ? Either.right(Resilience.defaultPolicy)
+        : Resilience.merge(options.resilience)
+    ).pipe(
       Either.mapLeft(
         (e) =>
           new Errors.InvalidConfig({
@@ -326,11 +332,12 @@ export const make = (options: McpConnection.Options) =>
     // Supervisor: the only fiber that opens and closes sessions.
     // -----------------------------------------------------------------------
     const schedule = Resilience.reconnectSchedule(policy.reconnect)
+    const recordState = Metrics.stateRecorder(name)
     const setState = (s: ConnectionState) =>
       Effect.suspend(() => {
         counters.stateSince = now()
         state.unsafeSet(s)
-        return Metrics.recordState(name, s)
+        return recordState(s)
       })
 
     const readyNow = (): Session.Session | undefined =>
