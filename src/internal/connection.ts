@@ -23,7 +23,6 @@ import {
   Either,
   Exit,
   Fiber,
-  FiberSet,
   Metric,
   Option,
   PubSub,
@@ -256,7 +255,33 @@ export const make = (options: McpConnection.Options) =>
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
     const scope = yield* Effect.scope
-    const runFork = yield* FiberSet.makeRuntime<never>()
+    // The connection's runtime (its context, fiber refs and flags, captured here): the
+    // supervisor and the fibers of server requests and notifications run in it.
+    const runtime = yield* Effect.runtime<never>()
+    /**
+     * Fibers started for the server (handlers of its requests, notification fan-out),
+     * interrupted when the connection closes: what a `FiberSet` did here, with the set made
+     * on first use (most connections never get a server request; a FiberSet per
+     * connection was ~1 KiB of heap).
+     */
+    let handlers: Set<Fiber.RuntimeFiber<unknown, unknown>> | undefined
+    let handlersClosed = false
+    const runFork = <A, E>(effect: Effect.Effect<A, E>): Fiber.RuntimeFiber<A, E> => {
+      // Closed: nothing more starts (the fiber returned is already interrupted).
+      if (handlersClosed) return Runtime.runFork(runtime)(Effect.interrupt)
+      const fiber = Runtime.runFork(runtime)(effect)
+      const running = (handlers ??= new Set())
+      running.add(fiber)
+      fiber.addObserver(() => running.delete(fiber))
+      return fiber
+    }
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.suspend(() => {
+        handlersClosed = true
+        return handlers === undefined ? Effect.void : Fiber.interruptAll(handlers)
+      })
+    )
 
     const state = new Cell.Cell<ConnectionState>(ConnectionState.Connecting({ attempt: 1 }))
     /** The catalog; the call path reads `tools.value` synchronously; `setTools` is its only writer. */
@@ -532,7 +557,7 @@ export const make = (options: McpConnection.Options) =>
     // its parent reachable (Effect's fork observer), and `make`'s fiber ends when it returns;
     // kept alive by the supervisor it was ~1.5 KiB of every connection. Interrupted (and
     // awaited) on close, where `forkScoped` would have.
-    const supervisorFiber = Runtime.runFork(yield* Effect.runtime<never>())(supervisor)
+    const supervisorFiber = Runtime.runFork(runtime)(supervisor)
     yield* Scope.addFinalizer(scope, Fiber.interrupt(supervisorFiber))
 
     // -----------------------------------------------------------------------
