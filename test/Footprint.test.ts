@@ -10,6 +10,7 @@ import { Chunk, Deferred, Effect, Exit, Fiber, Metric, Scope, Stream, TestClock 
 import * as McpConnection from "../src/McpConnection.js"
 import * as Metrics from "../src/Metrics.js"
 import * as Cell from "../src/internal/cell.js"
+import { stdioSpec } from "./support/fixture.js"
 
 const HEARTBEAT = { interval: 1_000, timeout: 300, misses: 2 } as const
 
@@ -161,6 +162,30 @@ describe("state gauges", () => {
       ])
       const circuit = yield* Metric.value(Metrics.circuitOpen.pipe(Metric.tagged("server", "gauges-plain")))
       expect(circuit.value).toBe(0)
+    })
+  )
+})
+
+describe("fibers started for the server", () => {
+  it.live("a server request's handler still running when the connection closes is interrupted", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const scope = yield* Scope.make()
+      const conn = yield* McpConnection.make({
+        name: "elicit",
+        server: stdioSpec(),
+        elicitation: () =>
+          Deferred.succeed(started, undefined).pipe(
+            Effect.zipRight(Effect.never),
+            Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+          )
+      }).pipe(Scope.extend(scope))
+      yield* conn.awaitReady()
+      yield* Effect.forkDaemon(Effect.either(conn.callTool("ask", {})))
+      yield* Deferred.await(started)
+      yield* Scope.close(scope, Exit.void)
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("5 seconds"))
     })
   )
 })
