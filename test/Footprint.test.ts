@@ -10,6 +10,7 @@ import { Chunk, Deferred, Effect, Exit, Fiber, Metric, Scope, Stream, TestClock 
 import * as McpConnection from "../src/McpConnection.js"
 import * as Metrics from "../src/Metrics.js"
 import * as Cell from "../src/internal/cell.js"
+import { tryPromiseWithin } from "../src/internal/deadline.js"
 import { stdioSpec } from "./support/fixture.js"
 
 const HEARTBEAT = { interval: 1_000, timeout: 300, misses: 2 } as const
@@ -186,6 +187,52 @@ describe("fibers started for the server", () => {
       yield* Deferred.await(started)
       yield* Scope.close(scope, Exit.void)
       yield* Deferred.await(interrupted).pipe(Effect.timeout("5 seconds"))
+    })
+  )
+})
+
+describe("a promise within a deadline", () => {
+  const hanging = (seen: { aborted: boolean }) => (signal: AbortSignal) =>
+    new Promise<never>(() => signal.addEventListener("abort", () => (seen.aborted = true)))
+  const options = (seen: { aborted: boolean }) => ({
+    try: hanging(seen),
+    catch: (e: unknown) => String(e),
+    timeoutMs: 1_000,
+    onTimeout: () => "timed out"
+  })
+
+  it.live("on the live Clock: the value, the rejection, or the timeout (the request aborted)", () =>
+    Effect.gen(function* () {
+      const ok = yield* tryPromiseWithin({ ...options({ aborted: false }), try: () => Promise.resolve(1) })
+      expect(ok).toBe(1)
+      const rejected = yield* Effect.flip(
+        tryPromiseWithin({ ...options({ aborted: false }), try: () => Promise.reject(new Error("no")) })
+      )
+      expect(rejected).toBe("Error: no")
+      const seen = { aborted: false }
+      const start = performance.now()
+      const late = yield* Effect.flip(tryPromiseWithin({ ...options(seen), timeoutMs: 50 }))
+      expect(late).toBe("timed out")
+      expect(seen.aborted).toBe(true)
+      expect(performance.now() - start).toBeGreaterThanOrEqual(45)
+    })
+  )
+
+  it.effect("on a TestClock: times out exactly at the deadline; an interrupted request is aborted", () =>
+    Effect.gen(function* () {
+      const seen = { aborted: false }
+      const fiber = yield* Effect.fork(Effect.flip(tryPromiseWithin(options(seen))))
+      yield* TestClock.adjust("999 millis")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(fiber)).toBe("timed out")
+      expect(seen.aborted).toBe(true)
+
+      const interrupted = { aborted: false }
+      const other = yield* Effect.fork(tryPromiseWithin(options(interrupted)))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(other)
+      expect(interrupted.aborted).toBe(true)
     })
   )
 })

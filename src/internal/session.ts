@@ -34,6 +34,7 @@ import { classify } from "./classify.js"
 import type { Policy } from "../Resilience.js"
 import { describe as describeSpec, type ServerSpec } from "../ServerSpec.js"
 import type { AuthManager } from "./auth.js"
+import { tryPromiseWithin } from "./deadline.js"
 import { Link } from "./link.js"
 import { VERSION } from "./version.js"
 
@@ -155,24 +156,21 @@ export const listAllTools = (
     let cursor: string | undefined = undefined
     const timeout = ctx.policy.call.timeout
     do {
-      const page: { tools: Array<Tool>; nextCursor?: string | undefined } = yield* Effect.tryPromise({
+      const page: { tools: Array<Tool>; nextCursor?: string | undefined } = yield* tryPromiseWithin({
         try: (signal) =>
           session.client.listTools(cursor === undefined ? {} : { cursor }, {
             signal,
             timeout: timeout + 1_000
           }),
-        catch: classifyFor(ctx, session.link)
-      }).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new Errors.RequestTimeout({
-              server: ctx.name,
-              message: "tools/list timed out",
-              timeoutMs: timeout
-            })
-        })
-      )
+        catch: classifyFor(ctx, session.link),
+        timeoutMs: timeout,
+        onTimeout: () =>
+          new Errors.RequestTimeout({
+            server: ctx.name,
+            message: "tools/list timed out",
+            timeoutMs: timeout
+          })
+      })
       tools.push(...page.tools)
       cursor = page.nextCursor
     } while (cursor !== undefined && tools.length < 100_000)
@@ -251,20 +249,17 @@ export const open = (ctx: SessionContext, generation: number): Effect.Effect<Ses
           )
         )
       }
-      yield* Effect.tryPromise({
+      yield* tryPromiseWithin({
         try: () => client.connect(link, { timeout: connectTimeout + 1_000 }),
-        catch: classify
-      }).pipe(
-        Effect.timeoutFail({
-          duration: connectTimeout,
-          onTimeout: () =>
-            new Errors.RequestTimeout({
-              server: ctx.name,
-              message: `no answer to initialize within ${connectTimeout} ms`,
-              timeoutMs: connectTimeout
-            })
-        })
-      )
+        catch: classify,
+        timeoutMs: connectTimeout,
+        onTimeout: () =>
+          new Errors.RequestTimeout({
+            server: ctx.name,
+            message: `no answer to initialize within ${connectTimeout} ms`,
+            timeoutMs: connectTimeout
+          })
+      })
       const version = client.getServerVersion()
       const capabilities = client.getServerCapabilities() ?? {}
       const info: ServerInfo = {
