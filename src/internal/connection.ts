@@ -607,20 +607,24 @@ export const make = (options: McpConnection.Options) =>
     }
 
     /**
-     * Admits on the current state, then on every change in order (as a subscriber of
-     * `changes` would) until one admits: a walk of the state's history, no stream.
+     * Admits on every state after `from`, in order (as a subscriber of `changes` would),
+     * until one admits: a walk of the state's history, no stream. Each state is admitted
+     * once: admitting a Failed state past its cooldown asks for a probe, and asking twice
+     * would run two.
      */
-    const admitFromNow = Effect.gen(function* () {
-      let node = state.current
-      for (;;) {
-        const admitted = yield* admit(node.value)
-        if (Option.isSome(admitted)) return admitted.value
-        node = yield* Cell.next(node)
-      }
-    })
+    const admitAfter = (from: Cell.Node<ConnectionState>) =>
+      Effect.gen(function* () {
+        let node = from
+        for (;;) {
+          node = yield* Cell.next(node)
+          const admitted = yield* admit(node.value)
+          if (Option.isSome(admitted)) return admitted.value
+        }
+      })
 
     const awaitSession: Effect.Effect<Session.Session, Errors.TetherError> = Effect.gen(function* () {
-      const first = yield* admit(state.value)
+      const seen = state.current
+      const first = yield* admit(seen.value)
       if (Option.isSome(first)) return first.value
       if (counters.waiting >= policy.call.maxQueued) {
         return yield* new Errors.Overloaded({
@@ -630,7 +634,7 @@ export const make = (options: McpConnection.Options) =>
         })
       }
       counters.waiting += 1
-      return yield* admitFromNow.pipe(Effect.ensuring(Effect.sync(() => (counters.waiting -= 1))))
+      return yield* admitAfter(seen).pipe(Effect.ensuring(Effect.sync(() => (counters.waiting -= 1))))
     })
 
     const isToolSafe = (tool: string, perCall: boolean | undefined): boolean => {
