@@ -133,8 +133,8 @@ const stateLabels: ReadonlyArray<MetricLabel.MetricLabel> = states.map((s) => Me
 /**
  * `recordState` for one server, as a function that records each change: what it records
  * is the same, but its label arrays are made once (on the first change), so each update
- * finds its metric hook at once instead of building a new metric key (tagging a metric
- * per update made recording the state a tenth of a connection's connect CPU).
+ * finds its metric hook at once instead of building a new metric key (building keys was
+ * about a tenth of the Effect runtime's time in a connect, profiled with 500 connections).
  *
  * @internal
  */

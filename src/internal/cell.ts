@@ -1,7 +1,7 @@
 /**
  * A value and its history, for the connection's state and catalog: what a
  * `SubscriptionRef` gave them (the current value, then every change in order) without a
- * PubSub, a semaphore and a Ref per value. Measured with 1,000 connections, the two
+ * PubSub, a semaphore and a Ref per value. In a heap snapshot of 300 connections the two
  * `SubscriptionRef`s of a connection were ~4 KiB of its heap; a `Cell` is two objects.
  *
  * Every `set` appends a node to a singly linked list. A watcher holds the last node it

@@ -555,7 +555,7 @@ export const make = (options: McpConnection.Options) =>
     )
     // Started from the connection's runtime, not forked from this fiber: a child fiber keeps
     // its parent reachable (Effect's fork observer), and `make`'s fiber ends when it returns;
-    // kept alive by the supervisor it was ~1.5 KiB of every connection. Interrupted (and
+    // kept alive by the supervisor it was ~1 KiB of every connection. Interrupted (and
     // awaited) on close, where `forkScoped` would have.
     const supervisorFiber = Runtime.runFork(runtime)(supervisor)
     yield* Scope.addFinalizer(scope, Fiber.interrupt(supervisorFiber))

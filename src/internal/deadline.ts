@@ -2,7 +2,7 @@
  * A promise-returning SDK request bounded by a deadline on the Effect `Clock`: what
  * `Effect.tryPromise(...).pipe(Effect.timeoutFail(...))` does, without its race of two
  * forked fibers. Every connect runs two of these; with 500 connections the races were
- * ~15 % of the connect CPU (measured).
+ * ~12 % of the connect CPU (measured).
  *
  * On the default (live) Clock the deadline is the timer that Clock's own `sleep` sets;
  * on any other Clock (a `TestClock`) it is that Clock's `sleep`, in one forked fiber.

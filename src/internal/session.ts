@@ -65,7 +65,7 @@ export class LostSignal {
 
 /**
  * The SDK's own validator (Ajv), built on first use: a `Client` builds one up front, ~18 KiB
- * of every connection's heap (measured with 1,000 connections) and a visible share of its
+ * of every connection's heap (heap snapshot of 300 connections) and a visible share of its
  * connect time, used only when a tool declares an `outputSchema` or an elicitation asks
  * for a form. Validation, when it happens, is the SDK's, unchanged.
  */
