@@ -251,6 +251,8 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
     "Tether: McpConnection.make per connection (default policy: supervisor + heartbeat fibers each); its connect includes tools/list (the catalog is kept per connection). Raw: SDK Client + SDK WebSocketClientTransport on ws, connect then listTools (the catalog kept too), so both sides do the same work."
   ]
   for (const note of notes) say(`  note: ${note}`)
+  const heapRatio = ratio((x) => x.heapPerConnKiB)
+  const connectRatio = ratio((x) => x.connectAllMs)
   const targets: Array<Target> = [
     {
       part: "5",
@@ -258,6 +260,32 @@ export const run = async (options: RunOptions): Promise<PartResult> => {
       target: `${n}/${n} on both sides`,
       value: `Tether ${t.map((x) => x.connected).join("/") || "–"}, raw ${raw.map((x) => x.connected).join("/") || "–"}`,
       met: t.length === rounds && t.every((x) => x.connected === n && x.echoOk === n)
+    },
+    {
+      part: "5",
+      name: "heap per connection, Tether/raw",
+      target: "≤ 1.5×",
+      value: `${fmt(heapRatio, 2)}× (${fmt(
+        m(t, (x) => x.heapPerConnKiB),
+        1
+      )} vs ${fmt(
+        m(raw, (x) => x.heapPerConnKiB),
+        1
+      )} KiB)`,
+      met: heapRatio <= 1.5
+    },
+    {
+      part: "5",
+      name: "connect-all time, Tether/raw (both list tools)",
+      target: "≤ 1.3×",
+      value: `${fmt(connectRatio, 2)}× (${fmt(
+        m(t, (x) => x.connectAllMs),
+        0
+      )} vs ${fmt(
+        m(raw, (x) => x.connectAllMs),
+        0
+      )} ms)`,
+      met: connectRatio <= 1.3
     }
   ]
   return { data: { n, batch: BATCH, rounds, results }, targets, tables, notes }
