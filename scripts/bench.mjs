@@ -6,6 +6,7 @@
 import { build } from "esbuild"
 import { spawn } from "node:child_process"
 import { mkdirSync } from "node:fs"
+import { constants } from "node:os"
 
 mkdirSync(".bench", { recursive: true })
 await build({
@@ -23,4 +24,6 @@ const child = spawn(process.execPath, ["--enable-source-maps", ".bench/main.mjs"
 })
 // Ctrl-C reaches the child through the terminal's process group; it cleans up its own children.
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal))
-child.on("exit", (code, signal) => process.exit(code ?? (signal === null ? 1 : 128 + 1)))
+child.on("exit", (code, signal) =>
+  process.exit(code ?? (signal === null ? 1 : 128 + (constants.signals[signal] ?? 0)))
+)
