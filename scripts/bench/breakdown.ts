@@ -17,16 +17,15 @@
  * machine; the in-memory server runs in this process, so it counts the server too).
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
+import type { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
 import { Effect } from "effect"
-import { z } from "zod"
 import { CallSignal } from "../../src/internal/callSignal.js"
 import { Link } from "../../src/internal/link.js"
 import {
   echoText,
   fmt,
   gcOnce,
+  inMemoryEchoTransport,
   median,
   now,
   openTether,
@@ -36,26 +35,6 @@ import {
 } from "./common.js"
 
 const TEXT = "hello"
-
-const server = () => {
-  const s = new McpServer({ name: "bench-breakdown", version: "1.0.0" })
-  s.registerTool(
-    "echo",
-    {
-      description: "Echoes its input",
-      inputSchema: { text: z.string() },
-      annotations: { readOnlyHint: true }
-    },
-    async ({ text }) => ({ content: [{ type: "text", text }] })
-  )
-  return s
-}
-
-const linked = () => {
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
-  void server().connect(serverSide)
-  return clientSide
-}
 
 const check = (result: unknown) => {
   if (echoText(result) !== TEXT) throw new Error(`unexpected echo result: ${JSON.stringify(result)}`)
@@ -77,15 +56,15 @@ export const run = async (quick: boolean, tables: Array<TableSpec>): Promise<Arr
     await client.listTools()
     return client
   }
-  const raw = await open(linked())
+  const raw = await open(inMemoryEchoTransport())
   const link = new Link(
-    { type: "custom", label: "in-memory", transport: linked },
+    { type: "custom", label: "in-memory", transport: inMemoryEchoTransport },
     { server: "breakdown", graceMs: 1_000, openTimeoutMs: 5_000, now: Date.now, onLost: () => {} }
   )
   const viaLink = await open(link)
   const tether = await openTether({
     name: "breakdown",
-    server: { type: "custom", label: "in-memory", transport: linked }
+    server: { type: "custom", label: "in-memory", transport: inMemoryEchoTransport }
   })
   try {
     await Effect.runPromise(tether.conn.awaitReady({ timeout: 15_000 }))

@@ -5,6 +5,8 @@
  */
 import { descendants as procDescendants } from "../../test/support/fixture.js"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
@@ -18,6 +20,7 @@ import { createServer } from "node:net"
 import { resolve } from "node:path"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
+import { z } from "zod"
 import * as McpConnection from "../../src/McpConnection.js"
 import type * as ServerSpec from "../../src/ServerSpec.js"
 
@@ -421,6 +424,32 @@ export const closeAllTether = async (): Promise<void> => {
 }
 
 export const runTether = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect)
+
+// ---------------------------------------------------------------------------
+// In-process server (part 1's InMemory rows)
+// ---------------------------------------------------------------------------
+
+/** An in-process SDK server with the fixture's read-only `echo` tool. */
+export const inMemoryEchoServer = (): McpServer => {
+  const server = new McpServer({ name: "bench-inmemory", version: "1.0.0" })
+  server.registerTool(
+    "echo",
+    {
+      description: "Echoes its input",
+      inputSchema: { text: z.string() },
+      annotations: { readOnlyHint: true }
+    },
+    async ({ text }) => ({ content: [{ type: "text", text }] })
+  )
+  return server
+}
+
+/** A new linked pair with its own echo server on the far side; the client side is returned. */
+export const inMemoryEchoTransport = (): InMemoryTransport => {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
+  void inMemoryEchoServer().connect(serverSide)
+  return clientSide
+}
 
 // ---------------------------------------------------------------------------
 // Raw SDK clients

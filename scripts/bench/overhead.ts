@@ -7,9 +7,7 @@
  * Effect program calls it; the raw loops are async/await.
  */
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { Effect } from "effect"
-import { z } from "zod"
 import type * as McpConnection from "../../src/McpConnection.js"
 import { run as runBreakdown } from "./breakdown.js"
 import {
@@ -18,6 +16,8 @@ import {
   type FixtureServer,
   fmt,
   gcOnce,
+  inMemoryEchoServer,
+  inMemoryEchoTransport,
   type Kind,
   median,
   now,
@@ -173,21 +173,6 @@ const tetherRunner = (conn: McpConnection.McpConnection): Runner => {
   }
 }
 
-/** An in-process server with the fixture's `echo` tool, for the InMemory transport. */
-const inMemoryServer = () => {
-  const server = new McpServer({ name: "bench-inmemory", version: "1.0.0" })
-  server.registerTool(
-    "echo",
-    {
-      description: "Echoes its input",
-      inputSchema: { text: z.string() },
-      annotations: { readOnlyHint: true }
-    },
-    async ({ text }) => ({ content: [{ type: "text", text }] })
-  )
-  return server
-}
-
 interface SideStats {
   seqCallsPerSec: number
   seqBlocks: Array<number>
@@ -263,7 +248,7 @@ const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindR
       // Each side gets its own in-process server; Tether's factory makes one per session.
       const pair = async () => {
         const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
-        await inMemoryServer().connect(serverSide)
+        await inMemoryEchoServer().connect(serverSide)
         return clientSide
       }
       raw = await openRawWith(await pair())
@@ -274,11 +259,7 @@ const benchKind = async (kind: OverheadKind, options: RunOptions): Promise<KindR
         server: {
           type: "custom",
           label: "in-memory",
-          transport: () => {
-            const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
-            void inMemoryServer().connect(serverSide)
-            return clientSide
-          }
+          transport: inMemoryEchoTransport
         }
       })
     } else {
