@@ -19,7 +19,7 @@ import {
 } from "effect"
 import { ConnectionState } from "../ConnectionState.js"
 import * as Errors from "../Errors.js"
-import { classify } from "./classify.js"
+import { pingWithin } from "./heartbeat.js"
 import type { Policy } from "../Resilience.js"
 import { bounded, brief } from "./errorText.js"
 import * as Session from "./session.js"
@@ -160,17 +160,10 @@ export class Breaker {
 }
 
 /** One `ping`, bounded by the heartbeat's timeout. */
-const ping = (session: Session.Session, ctx: BreakerContext): Effect.Effect<void, Errors.TetherError> => {
-  const timeout = ctx.policy.heartbeat.timeout
-  return Effect.tryPromise({
-    try: (signal) => session.client.ping({ signal, timeout: timeout + 1_000 }),
-    catch: (e) => classify(e, { server: ctx.name, hasSession: session.link.sessionId !== undefined })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: Duration.millis(timeout),
-      onTimeout: () =>
-        new Errors.RequestTimeout({ server: ctx.name, message: "probe ping timed out", timeoutMs: timeout })
-    }),
-    Effect.asVoid
-  )
-}
+const ping = (session: Session.Session, ctx: BreakerContext): Effect.Effect<void, Errors.TetherError> =>
+  pingWithin(session, {
+    server: ctx.name,
+    timeoutMs: ctx.policy.heartbeat.timeout,
+    what: "probe ping",
+    hasSession: session.link.sessionId !== undefined
+  })

@@ -100,6 +100,13 @@ const launch = <A>(
 ): (() => boolean) => {
   const signal = new CallSignal()
   let finished = false
+  /** True for the one caller that ends the attempt (an outcome or a cancel). */
+  const finish = (): boolean => {
+    if (finished) return false
+    finished = true
+    session.link.settle(flight)
+    return true
+  }
   const options: RequestOptions = { signal: signal.asAbortSignal(), timeout }
   if (onprogress !== undefined) options.onprogress = onprogress
   let promise: Promise<A>
@@ -110,15 +117,10 @@ const launch = <A>(
   }
   promise.then(
     (value) => {
-      if (finished) return
-      finished = true
-      session.link.settle(flight)
-      outcome.onValue(value)
+      if (finish()) outcome.onValue(value)
     },
     (e: unknown) => {
-      if (finished) return
-      finished = true
-      session.link.settle(flight)
+      if (!finish()) return
       // Outside any fiber: whatever happens, the outcome is reported (a call must never hang).
       let error: Errors.Classified
       try {
@@ -130,10 +132,8 @@ const launch = <A>(
     }
   )
   return () => {
-    if (finished) return false
-    finished = true
+    if (!finish()) return false
     signal.abort()
-    session.link.settle(flight)
     return true
   }
 }

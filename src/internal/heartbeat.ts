@@ -15,6 +15,7 @@ import { globalValue } from "effect/GlobalValue"
 import * as Errors from "../Errors.js"
 import * as Metrics from "../Metrics.js"
 import { classify } from "./classify.js"
+import { tryPromiseWithin } from "./deadline.js"
 import type { Policy } from "../Resilience.js"
 import * as Session from "./session.js"
 
@@ -140,18 +141,7 @@ class Heartbeats {
       let missed = 0
       while (!Session.isLost(session)) {
         const pingStart = now()
-        const exit = yield* Effect.exit(
-          Effect.tryPromise({
-            try: (signal) => session.client.ping({ signal, timeout: timeout + 1_000 }),
-            catch: (e) => classify(e, { server })
-          }).pipe(
-            Effect.timeoutFail({
-              duration: Duration.millis(timeout),
-              onTimeout: () =>
-                new Errors.RequestTimeout({ server, message: "ping timed out", timeoutMs: timeout })
-            })
-          )
-        )
+        const exit = yield* Effect.exit(pingWithin(session, { server, timeoutMs: timeout, what: "ping" }))
         if (Exit.isSuccess(exit)) {
           // Tagged here, not per connection up front: a ping comes at most once an interval.
           yield* Metric.update(
@@ -238,6 +228,31 @@ class Heartbeats {
     a.index = j
     b.index = i
   }
+}
+
+/**
+ * One `ping` of `session`, failed with `RequestTimeout` ("WHAT timed out") past `timeoutMs`
+ * (the request is then cancelled). The heartbeat's pings and the breaker's probe.
+ *
+ * @internal
+ */
+export const pingWithin = (
+  session: Session.Session,
+  options: {
+    readonly server: string
+    readonly timeoutMs: number
+    readonly what: string
+    /** Passed to `classify`: a 404 then means the session expired. */
+    readonly hasSession?: boolean | undefined
+  }
+): Effect.Effect<void, Errors.Classified> => {
+  const { hasSession, server, timeoutMs, what } = options
+  return tryPromiseWithin({
+    try: (signal) => session.client.ping({ signal, timeout: timeoutMs + 1_000 }),
+    catch: (e) => classify(e, hasSession === undefined ? { server } : { server, hasSession }),
+    timeoutMs,
+    onTimeout: () => new Errors.RequestTimeout({ server, message: `${what} timed out`, timeoutMs })
+  }).pipe(Effect.asVoid)
 }
 
 /** One `Heartbeats` per `Clock`, even if this module is loaded twice. */
